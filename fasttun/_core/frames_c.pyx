@@ -1,0 +1,160 @@
+# cython: language_level=3
+"""Compiled frame codec (the twin of ``frames_py``; read that module first).
+
+Headers are read through a raw pointer into the receive buffer, with one
+explicit length check before each read.
+"""
+
+cimport cython
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from libc.stdint cimport uint32_t
+from libc.string cimport memcpy, memmove
+
+from fasttun._core.buffers_c cimport BufferPool, buffer_exported
+
+from ..exceptions import ProtocolError
+from .consts import FRAME_NAMES
+from .frames_py import HEADER, check_preamble, encode_frame
+
+__all__ = ["FrameDecoder", "pack_header", "encode_frame", "HEADER"]
+
+DEF HEADER_SIZE = 12
+DEF PREAMBLE_SIZE = 8
+DEF FRAME_TYPE_MAX = 6
+DEF MIN_READ = 16384
+
+
+cdef inline uint32_t _be32(const unsigned char* p) noexcept:
+    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | <uint32_t>p[3]
+
+
+cdef inline void _put32(unsigned char* p, uint32_t v) noexcept:
+    p[0] = (v >> 24) & 0xff
+    p[1] = (v >> 16) & 0xff
+    p[2] = (v >> 8) & 0xff
+    p[3] = v & 0xff
+
+
+def pack_header(bytearray buf not None, Py_ssize_t pos, unsigned int ftype, unsigned int flags,
+                uint32_t stream_id, uint32_t length):
+    """Write a frame header at ``buf[pos:pos + HEADER_SIZE]``."""
+    cdef unsigned char* p
+    if pos < 0 or pos + HEADER_SIZE > PyByteArray_GET_SIZE(buf):
+        raise ValueError("header does not fit in the buffer")
+    if ftype > 255 or flags > 255:
+        raise OverflowError("frame type or flags out of range")
+    p = <unsigned char*>PyByteArray_AS_STRING(buf) + pos
+    p[0] = ftype
+    p[1] = flags
+    p[2] = 0
+    p[3] = 0
+    _put32(p + 4, stream_id)
+    _put32(p + 8, length)
+
+
+@cython.final
+cdef class FrameDecoder:
+    """Incremental decoder of the frame stream of one session."""
+
+    cdef readonly Py_ssize_t max_frame
+    cdef BufferPool _pool
+    cdef bytearray _buf
+    cdef Py_ssize_t _cap
+    cdef Py_ssize_t _start          # first byte not yet parsed
+    cdef Py_ssize_t _end            # end of received data
+    cdef bint _need_preamble
+    cdef public int peer_version
+    cdef public Py_ssize_t frames_received
+
+    def __cinit__(self, Py_ssize_t max_frame=65536, BufferPool pool=None, bint expect_preamble=True):
+        cdef Py_ssize_t size = max(262144, 2 * (HEADER_SIZE + max_frame))
+        self.max_frame = max_frame
+        if pool is None or pool.size < size:
+            pool = BufferPool(size, 4)
+        self._pool = pool
+        self._buf = pool.acquire()
+        self._cap = PyByteArray_GET_SIZE(self._buf)
+        self._start = 0
+        self._end = 0
+        self._need_preamble = expect_preamble
+        self.peer_version = 0
+        self.frames_received = 0
+
+    def get_buffer(self, Py_ssize_t sizehint=-1):
+        cdef Py_ssize_t start = self._start, end = self._end
+        cdef bytearray buf = self._buf, new
+        if start == end and start and not buffer_exported(buf):
+            self._start = self._end = start = end = 0
+        if self._cap - end < MIN_READ or self._cap - start < HEADER_SIZE + self.max_frame:
+            if buffer_exported(buf):
+                new = self._pool.acquire()
+                memcpy(PyByteArray_AS_STRING(new), PyByteArray_AS_STRING(buf) + start, end - start)
+                self._pool.release(buf)
+                self._buf = buf = new
+            else:
+                memmove(PyByteArray_AS_STRING(buf), PyByteArray_AS_STRING(buf) + start, end - start)
+            self._start = 0
+            self._end = end = end - start
+        return memoryview(buf)[end:]
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        cdef Py_ssize_t pos, end
+        cdef uint32_t length, stream_id
+        cdef unsigned int ftype, flags
+        cdef const unsigned char* base
+        cdef list frames
+        cdef object mv
+        if nbytes < 0 or self._end + nbytes > self._cap:
+            raise ValueError("nbytes out of range")
+        self._end += nbytes
+        buf = self._buf
+        if self._need_preamble:
+            if self._end - self._start < PREAMBLE_SIZE:
+                return []
+            self.peer_version = check_preamble(bytes(buf[self._start:self._start + PREAMBLE_SIZE]))
+            self._start += PREAMBLE_SIZE
+            self._need_preamble = False
+        frames = []
+        pos = self._start
+        end = self._end
+        if end - pos < HEADER_SIZE:
+            return frames
+        base = <const unsigned char*>PyByteArray_AS_STRING(buf)
+        mv = memoryview(buf)
+        while end - pos >= HEADER_SIZE:
+            ftype = base[pos]
+            flags = base[pos + 1]
+            stream_id = _be32(base + pos + 4)
+            length = _be32(base + pos + 8)
+            if ftype > FRAME_TYPE_MAX:
+                self._start = pos
+                raise ProtocolError(f"unknown frame type {ftype}")
+            if length > <uint32_t>self.max_frame:
+                self._start = pos
+                raise ProtocolError(
+                    f"{FRAME_NAMES[ftype]} frame of {length} bytes exceeds the maximum of {self.max_frame}")
+            if end - pos - HEADER_SIZE < <Py_ssize_t>length:
+                break
+            pos += HEADER_SIZE
+            frames.append((ftype, flags, stream_id, mv[pos:pos + <Py_ssize_t>length]))
+            pos += length
+        self._start = pos
+        self.frames_received += len(frames)
+        return frames
+
+    def receive_data(self, data):
+        cdef list frames = []
+        cdef Py_ssize_t n
+        view = memoryview(data)
+        while len(view):
+            target = self.get_buffer()
+            n = min(len(target), len(view))
+            target[:n] = view[:n]
+            del target
+            frames.extend(self.buffer_updated(n))
+            view = view[n:]
+        return frames
+
+    @property
+    def buffered(self):
+        return self._end - self._start

@@ -1,0 +1,1 @@
+mux_py.py

@@ -1,0 +1,63 @@
+"""Build of fasttun's compiled core (see STYLE: asyncpg's setup.py).
+
+FASTTUN_NO_EXTENSIONS=1   install without compiling (pure-Python twins only)
+FASTTUN_DEBUG=1           compile with assertions and line tracing
+"""
+
+import os
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext as _build_ext
+
+NO_EXTENSIONS = bool(os.environ.get("FASTTUN_NO_EXTENSIONS"))
+DEBUG = bool(os.environ.get("FASTTUN_DEBUG"))
+
+MODULES = ["buffers_c", "frames_c", "mux_c"]
+SOURCES = {"buffers_c": "buffers_c.pyx", "frames_c": "frames_c.pyx", "mux_c": "mux_c.py"}
+
+
+class build_ext(_build_ext):
+    user_options = _build_ext.user_options + [
+        ("cython-always", None, "run cythonize() even if .c files are present"),
+        ("cython-annotate", None, "produce a colorized HTML version of the Cython source"),
+        ("cython-directives=", None, "Cython compiler directives"),
+    ]
+
+    def initialize_options(self):
+        super().initialize_options()
+        self.cython_always = False
+        self.cython_annotate = False
+        self.cython_directives = None
+
+    def finalize_options(self):
+        if not self.distribution.ext_modules:
+            return super().finalize_options()
+        from Cython.Build import cythonize
+
+        directives = {"language_level": "3", "embedsignature": True}
+        if DEBUG:
+            directives.update(linetrace=True, boundscheck=True, wraparound=True)
+        if self.cython_directives:
+            for item in self.cython_directives.split(","):
+                k, _, v = item.partition("=")
+                directives[k.strip()] = v.strip()
+        self.distribution.ext_modules[:] = cythonize(
+            self.distribution.ext_modules,
+            compiler_directives=directives,
+            annotate=self.cython_annotate,
+            force=self.cython_always,
+        )
+        super().finalize_options()
+
+
+def extensions():
+    if NO_EXTENSIONS:
+        return []
+    cflags = ["-O2"] if not DEBUG else ["-O0", "-g", "-DCYTHON_TRACE=1"]
+    return [
+        Extension(f"fasttun._core.{name}", [f"fasttun/_core/{SOURCES[name]}"], extra_compile_args=cflags)
+        for name in MODULES
+    ]
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": build_ext})
