@@ -1,0 +1,33 @@
+"""fasttun: a fast reverse TCP tunnel with a Cython core."""
+
+from ._core import IMPLEMENTATION
+from ._version import __version__
+from .api import Client, Server, Tunnel
+from .config import ClientConfig, Route, ServerConfig
+from .exceptions import (
+    AuthenticationError,
+    ConfigError,
+    ConnectError,
+    FasttunError,
+    ProtocolError,
+    TunnelError,
+    VersionError,
+)
+
+__all__ = [
+    "IMPLEMENTATION",
+    "__version__",
+    "Client",
+    "Server",
+    "Tunnel",
+    "ClientConfig",
+    "ServerConfig",
+    "Route",
+    "FasttunError",
+    "ProtocolError",
+    "VersionError",
+    "AuthenticationError",
+    "TunnelError",
+    "ConfigError",
+    "ConnectError",
+]

@@ -444,6 +444,15 @@ class Session:
     # ------------------------------------------------------------------
     # Time
     # ------------------------------------------------------------------
+    def set_keepalive(self, interval: float, timeout: float, now: float) -> None:
+        """Adopt the heartbeat *interval* and *timeout* the server announced.
+
+        Then re-arm the timer at ``get_timer()``.
+        """
+        self.ping_interval = interval
+        self.ping_timeout = timeout
+        self._next_ping = now + interval
+
     def get_timer(self) -> float:
         """Return when ``handle_timer`` must be called next."""
         deadline = self._last_alive + self.ping_timeout

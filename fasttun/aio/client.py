@@ -1,0 +1,325 @@
+"""The tunnel client: dial the server, register tunnels, serve streams.
+
+``TunnelClient`` keeps one tunnel connection (a ``ServerSession``) to the
+server.  When it is lost, the client dials again with exponential backoff
+(``backoff_min`` doubling to ``backoff_max``, with jitter) and asks for every
+tunnel again, with the public port it had before (``prefer``: an
+auto-assigned port that is gone is replaced by another one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import time
+from typing import Callable
+
+from .._core.consts import GO_AWAY_AUTH_FAILED, GO_AWAY_SHUTDOWN, RESET_REFUSED, RESET_UNKNOWN_TUNNEL
+from .._version import __version__
+from ..config import ClientConfig
+from ..exceptions import AuthenticationError, ConnectError, FasttunError, ProtocolError, TunnelError
+from .protocol import SessionProtocol
+from .relay import StreamProtocol
+from .server import auth_mac
+
+__all__ = ["TunnelClient", "Tunnel"]
+
+log = logging.getLogger("fasttun")
+
+
+class Tunnel:
+    """A public port on the server that leads to a local service.
+
+    Attributes:
+        local_host, local_port: the service that public connections reach.
+        remote_host: the server's public address as this client knows it.
+        remote_port: the public port (it may change after a reconnect when it
+            was server-assigned and got taken meanwhile).
+    """
+
+    def __init__(self, client: "TunnelClient", local_host: str, local_port: int, remote_port: int) -> None:
+        self.client = client
+        self.local_host = local_host
+        self.local_port = local_port
+        self.requested_port = remote_port
+        self.remote_port = 0
+        self.remote_host = client.config.server_host
+        self.tunnel_id = 0
+        self.closed = False
+
+    @property
+    def public_address(self) -> str:
+        host = self.remote_host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{host}:{self.remote_port}"
+
+    @property
+    def local_address(self) -> str:
+        return f"{self.local_host}:{self.local_port}"
+
+    def __repr__(self) -> str:
+        return f"<Tunnel tcp://{self.public_address} -> {self.local_address}>"
+
+    async def close(self) -> None:
+        """Close the public port (the server frees it at once)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.client.tunnels.remove(self)
+        conn = self.client.conn
+        if conn is not None and self.tunnel_id and not conn.closed.done():
+            conn.by_id.pop(self.tunnel_id, None)
+            conn.send_control({"op": "unbind", "tunnel": self.tunnel_id})
+
+
+class ServerSession(SessionProtocol):
+    """The client's side of its tunnel connection."""
+
+    def __init__(self, client: "TunnelClient") -> None:
+        super().__init__(client=True, ping_interval=5.0, ping_timeout=15.0)
+        self.client = client
+        self.ready: asyncio.Future[None] = self.loop.create_future()
+        self.by_id: dict[int, Tunnel] = {}
+        self.requests: dict[int, asyncio.Future[dict]] = {}
+        self._next_req = 1
+        self.go_away_code: int | None = None
+
+    def on_control(self, msg: dict) -> None:
+        op = msg.get("op")
+        if op == "hello":
+            nonce = bytes.fromhex(str(msg.get("nonce", "")))
+            mac = auth_mac(self.client.config.token or "", nonce) if msg.get("auth", True) else ""
+            self.send_control({"op": "auth", "mac": mac, "client": f"fasttun/{__version__}"})
+        elif op == "welcome":
+            interval = float(msg.get("ping_interval", 5.0))
+            timeout = float(msg.get("ping_timeout", 15.0))
+            self.session.set_keepalive(interval, timeout, self.loop.time())
+            self.rearm_timer()
+            if not self.ready.done():
+                self.ready.set_result(None)
+        elif op in ("bound", "error"):
+            fut = self.requests.pop(msg.get("id"), None)  # type: ignore[arg-type]
+            if fut is not None and not fut.done():
+                fut.set_result(msg)
+
+    def on_go_away(self, code: int, message: str) -> None:
+        self.go_away_code = code
+        self.close_reason = f"server went away: {message}"
+        if not self.ready.done():
+            if code == GO_AWAY_AUTH_FAILED:
+                self.ready.set_exception(AuthenticationError(f"the server refused the token ({message})"))
+            else:
+                self.ready.set_exception(ProtocolError(f"the server closed the connection: {message}"))
+        self.close()
+
+    def fail(self, code: int, reason: str) -> None:
+        if not self.ready.done():
+            exc = ProtocolError(reason)
+            exc.code = code
+            self.ready.set_exception(exc)
+        super().fail(code, reason)
+
+    def session_closed(self) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ConnectError(f"the server closed the connection ({self.close_reason})"))
+        for fut in self.requests.values():
+            if not fut.done():
+                fut.set_exception(ConnectError("connection to the server lost"))
+        self.requests.clear()
+        self.client.bytes_in += self.session.bytes_received
+        self.client.bytes_out += self.session.bytes_sent
+
+    async def request_bind(self, tunnel: Tunnel, port: int, prefer: bool) -> dict:
+        req = self._next_req
+        self._next_req += 1
+        fut: asyncio.Future[dict] = self.loop.create_future()
+        self.requests[req] = fut
+        self.send_control({"op": "bind", "id": req, "port": port, "local": tunnel.local_address, "prefer": prefer})
+        return await fut
+
+    def on_open(self, stream_id: int, tunnel_id: int, info: bytes) -> None:
+        tunnel = self.by_id.get(tunnel_id)
+        if tunnel is None:
+            self.session.send_reset(stream_id, RESET_UNKNOWN_TUNNEL)
+            return
+        st = StreamProtocol(self, stream_id, tunnel_id)
+        self.streams[stream_id] = st
+        self.client.streams_total += 1
+        self.loop.create_task(self._dial(st, tunnel, info))
+
+    async def _dial(self, st: StreamProtocol, tunnel: Tunnel, info: bytes) -> None:
+        try:
+            await self.loop.create_connection(lambda: st, tunnel.local_host, tunnel.local_port)
+        except OSError as exc:
+            log.warning("%s: cannot reach %s for %s: %s", tunnel.public_address, tunnel.local_address,
+                        info.decode(errors="replace") or "a public connection", exc.strerror or exc)
+            if self.streams.get(st.stream_id) is st:
+                del self.streams[st.stream_id]
+            self.session.send_reset(st.stream_id, RESET_REFUSED)
+            self.flush()
+
+
+class TunnelClient:
+    """Connects to a tunnel server and keeps the tunnels open."""
+
+    def __init__(self, config: ClientConfig, on_tunnel: Callable[[Tunnel], None] | None = None) -> None:
+        self.config = config.validate()
+        self.tunnels: list[Tunnel] = []
+        self.conn: ServerSession | None = None
+        self.on_tunnel = on_tunnel
+        self.started = time.monotonic()
+        self.streams_total = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self._closing = False
+        self._runner: asyncio.Task[None] | None = None
+        self.failed: asyncio.Future[BaseException] | None = None
+
+    async def connect(self) -> None:
+        """Dial and authenticate; start keeping the connection up.
+
+        Raises:
+            ConnectError: the server cannot be reached.
+            AuthenticationError: the server refused the token.
+            ProtocolError: the server speaks another protocol (version).
+        """
+        self.failed = asyncio.get_running_loop().create_future()
+        self.conn = await self._dial()
+        self._runner = asyncio.ensure_future(self._keep())
+
+    async def _dial(self) -> ServerSession:
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        target = f"{cfg.server_host}:{cfg.server_port}"
+        try:
+            async with asyncio.timeout(cfg.connect_timeout):
+                transport, conn = await loop.create_connection(lambda: ServerSession(self), cfg.server_host,
+                                                               cfg.server_port)
+        except TimeoutError:
+            raise ConnectError(f"cannot reach the tunnel server at {target}: timed out") from None
+        except OSError as exc:
+            raise ConnectError(f"cannot reach the tunnel server at {target}: {exc.strerror or exc}") from None
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            async with asyncio.timeout(cfg.connect_timeout):
+                await conn.ready
+        except TimeoutError:
+            transport.abort()
+            raise ConnectError(f"the tunnel server at {target} did not complete the handshake") from None
+        except FasttunError:
+            transport.abort()
+            raise
+        return conn
+
+    async def expose(self, local_port: int, *, local_host: str = "localhost", remote_port: int = 0) -> Tunnel:
+        """Open a public port on the server leading to ``local_host:local_port``.
+
+        Args:
+            local_port: port of the local service.
+            local_host: host of the local service.
+            remote_port: public port to ask for; 0 lets the server choose.
+
+        Returns:
+            The open ``Tunnel``.
+
+        Raises:
+            TunnelError: the server refused (port taken, outside its range).
+        """
+        tunnel = Tunnel(self, local_host, local_port, remote_port)
+        await self._bind(tunnel, remote_port, prefer=False)
+        self.tunnels.append(tunnel)
+        return tunnel
+
+    async def _bind(self, tunnel: Tunnel, port: int, prefer: bool) -> None:
+        conn = self.conn
+        if conn is None or conn.closed.done():
+            raise ConnectError("not connected to the server")
+        msg = await conn.request_bind(tunnel, port, prefer)
+        if msg.get("op") != "bound":
+            raise TunnelError(str(msg.get("error", "the server refused the tunnel")))
+        tunnel.tunnel_id = int(msg["tunnel"])
+        tunnel.remote_port = int(msg["port"])
+        host = msg.get("host")
+        if host and host not in ("0.0.0.0", "::"):
+            tunnel.remote_host = str(host)
+        conn.by_id[tunnel.tunnel_id] = tunnel
+        if self.on_tunnel is not None:
+            self.on_tunnel(tunnel)
+
+    async def _keep(self) -> None:
+        cfg = self.config
+        while not self._closing:
+            conn = self.conn
+            assert conn is not None
+            reason = await conn.closed
+            if self._closing:
+                return
+            if conn.go_away_code == GO_AWAY_SHUTDOWN:
+                reason = "the server is shutting down"
+            if not cfg.reconnect:
+                self._fail(ConnectError(f"lost the tunnel server: {reason}"))
+                return
+            log.warning("lost the tunnel server (%s); reconnecting", reason)
+            delay = cfg.backoff_min
+            while not self._closing:
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                try:
+                    self.conn = await self._dial()
+                except AuthenticationError as exc:
+                    self._fail(exc)
+                    return
+                except FasttunError as exc:
+                    log.warning("reconnect failed: %s; next try in %.0f s", exc, min(delay * 2, cfg.backoff_max))
+                    delay = min(delay * 2, cfg.backoff_max)
+                    continue
+                log.warning("reconnected to the tunnel server")
+                await self._rebind()
+                break
+
+    async def _rebind(self) -> None:
+        for tunnel in list(self.tunnels):
+            want = tunnel.remote_port or tunnel.requested_port
+            try:
+                await self._bind(tunnel, want, prefer=not tunnel.requested_port)
+            except FasttunError as exc:
+                log.error("cannot reopen %s -> %s: %s", tunnel.public_address, tunnel.local_address, exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.failed is not None and not self.failed.done():
+            self.failed.set_result(exc)
+
+    async def close(self) -> None:
+        """Unregister every tunnel and disconnect."""
+        self._closing = True
+        conn = self.conn
+        if conn is not None and not conn.closed.done():
+            conn.send_control({"op": "bye"})
+            conn.close(0, "client closing")
+            try:
+                await asyncio.wait_for(asyncio.shield(conn.closed), 2)
+            except TimeoutError:
+                if conn.transport is not None:
+                    conn.transport.abort()
+        if self._runner is not None:
+            self._runner.cancel()
+            try:
+                await self._runner
+            except asyncio.CancelledError:
+                pass
+
+    def summary(self) -> str:
+        from .server import _size
+
+        conn = self.conn
+        bytes_in = self.bytes_in + (conn.session.bytes_received if conn and not conn.closed.done() else 0)
+        bytes_out = self.bytes_out + (conn.session.bytes_sent if conn and not conn.closed.done() else 0)
+        uptime = time.monotonic() - self.started
+        return (f"uptime {uptime:.0f} s, {self.streams_total} streams, "
+                f"{_size(bytes_in)} from the server, {_size(bytes_out)} to the server")
+
+

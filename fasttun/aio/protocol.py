@@ -1,0 +1,240 @@
+"""``SessionProtocol``: the asyncio adapter of one tunnel connection.
+
+It feeds the sans-I/O ``Session`` (``get_buffer``/``buffer_updated`` go
+straight to the session's frame decoder), dispatches the session's events to
+the ``StreamProtocol`` of each stream, writes ``data_to_send()`` once per
+loop iteration (coalescing the frames of every stream), and runs the
+session's timer.  The server and the client subclass it for the CONTROL
+messages (docs/spec.md §4.7) and for what OPEN means on their side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from .._core import Session
+from .._core.consts import (
+    EV_CONTROL,
+    EV_DATA,
+    EV_FIN,
+    EV_GO_AWAY,
+    EV_OPEN,
+    EV_RESET,
+    EV_TIMEOUT,
+    EV_WINDOW,
+    GO_AWAY_HEARTBEAT_TIMEOUT,
+    GO_AWAY_INTERNAL_ERROR,
+    GO_AWAY_NAMES,
+)
+from ..exceptions import ProtocolError
+from .relay import StreamProtocol
+
+__all__ = ["SessionProtocol", "dumps", "loads"]
+
+log = logging.getLogger("fasttun")
+
+try:
+    import orjson
+
+    def dumps(obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    loads = orjson.loads
+except ImportError:  # pragma: no cover - orjson is optional
+    import json
+
+    def dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":")).encode()
+
+    loads = json.loads
+
+# Pause the streams feeding the tunnel connection above this many buffered bytes.
+TUNNEL_HIGH_WATER = 1 << 20
+
+
+class SessionProtocol(asyncio.BufferedProtocol):
+    """Adapter between one tunnel connection and its ``Session``."""
+
+    def __init__(self, *, client: bool, ping_interval: float, ping_timeout: float,
+                 max_streams: int = 65536, max_frame: int = 65536) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.session = Session(client, max_frame=max_frame, max_streams=max_streams,
+                               ping_interval=ping_interval, ping_timeout=ping_timeout, now=self.loop.time())
+        self.streams: dict[int, StreamProtocol] = {}
+        self.paused_streams: set[StreamProtocol] = set()
+        self.transport: asyncio.Transport | None = None
+        self.write_paused = False
+        self.closed = asyncio.get_running_loop().create_future()
+        self.peer = "?"
+        self.close_reason = ""
+        self.started = time.monotonic()
+        self._flush_handle: asyncio.Handle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio protocol -----------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=TUNNEL_HIGH_WATER)  # type: ignore[attr-defined]
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peer = f"{peer[0]}:{peer[1]}" if ":" not in peer[0] else f"[{peer[0]}]:{peer[1]}"
+        self._arm_timer()
+        self.flush()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.session.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        try:
+            self.session.buffer_updated(nbytes)
+        except ProtocolError as exc:
+            self.fail(exc.code, str(exc))
+            return
+        self.dispatch()
+        self.flush()
+
+    def eof_received(self) -> bool:
+        if not self.close_reason:
+            self.close_reason = "the peer closed the connection"
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.close_reason:
+            self.close_reason = f"connection lost ({exc})" if exc else "connection closed"
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        streams = list(self.streams.values())
+        self.streams.clear()
+        for st in streams:
+            st.deliver_reset()
+        self.paused_streams.clear()
+        self.session_closed()
+        if not self.closed.done():
+            self.closed.set_result(self.close_reason)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        paused, self.paused_streams = self.paused_streams, set()
+        for st in paused:
+            st.owner_resumed()
+
+    # -- session events -------------------------------------------------------
+    def dispatch(self) -> None:
+        streams = self.streams
+        for kind, stream_id, a, b in self.session.events_received():
+            if kind == EV_DATA:
+                st = streams.get(stream_id)
+                if st is not None:
+                    st.deliver(a)
+                else:  # its socket is gone; the reset is on its way
+                    self.session.consumed(stream_id, len(a))
+            elif kind == EV_WINDOW:
+                st = streams.get(stream_id)
+                if st is not None:
+                    st.window_opened()
+            elif kind == EV_FIN:
+                st = streams.get(stream_id)
+                if st is not None:
+                    st.deliver_fin()
+            elif kind == EV_RESET:
+                st = streams.get(stream_id)
+                if st is not None:
+                    st.deliver_reset()
+            elif kind == EV_OPEN:
+                self.on_open(stream_id, a, b)
+            elif kind == EV_CONTROL:
+                try:
+                    msg = loads(a)
+                    if not isinstance(msg, dict):
+                        raise ValueError("not an object")
+                except ValueError as exc:
+                    self.fail(ProtocolError.code, f"malformed CONTROL message: {exc}")
+                    return
+                self.on_control(msg)
+            elif kind == EV_GO_AWAY:
+                self.on_go_away(a, b)
+            elif kind == EV_TIMEOUT:
+                self.fail(GO_AWAY_HEARTBEAT_TIMEOUT, f"no heartbeat from {self.peer} for {a:.1f} s")
+                return
+
+    def on_open(self, stream_id: int, tunnel_id: int, info: bytes) -> None:
+        """The peer opened a stream (client side overrides)."""
+        self.session.send_reset(stream_id, 2)
+
+    def on_control(self, msg: dict) -> None:
+        """A CONTROL message arrived (subclasses override)."""
+
+    def on_go_away(self, code: int, message: str) -> None:
+        """The peer ends the session."""
+        self.close_reason = f"peer went away: {message}"
+        self.close()
+
+    def session_closed(self) -> None:
+        """The connection is gone (subclasses release what they hold)."""
+
+    def accept_public(self, st: StreamProtocol) -> bool:
+        """A public connection arrived (server side overrides)."""
+        return False
+
+    # -- writing --------------------------------------------------------------
+    def schedule_flush(self) -> None:
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_handle = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        for view in self.session.data_to_send():
+            transport.write(view)
+
+    def send_control(self, msg: dict) -> None:
+        self.session.send_control(dumps(msg))
+        self.flush()
+
+    def fail(self, code: int, reason: str) -> None:
+        """End the session: log *reason*, send GO_AWAY, close."""
+        if self.close_reason and self.transport is not None and self.transport.is_closing():
+            return
+        self.close_reason = reason
+        log.warning("session %s closed: %s", self.peer, reason)
+        self.close(code, reason)
+
+    def close(self, code: int | None = None, reason: str = "") -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        if code is not None:
+            self.session.send_go_away(code, reason or GO_AWAY_NAMES.get(code, ""))
+        self.flush()
+        self.transport.close()
+
+    # -- time -------------------------------------------------------------------
+    def rearm_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        self._timer = self.loop.call_at(self.session.get_timer(), self._on_timer)
+
+    def _on_timer(self) -> None:
+        try:
+            self.session.handle_timer(self.loop.time())
+            self.dispatch()
+            self.flush()
+        except Exception as exc:  # pragma: no cover - a bug; keep the loop alive
+            log.exception("timer failed")
+            self.fail(GO_AWAY_INTERNAL_ERROR, f"internal error: {exc}")
+            return
+        if self.transport is not None and not self.transport.is_closing():
+            self._arm_timer()

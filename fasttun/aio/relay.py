@@ -1,0 +1,237 @@
+"""The copy loop between one TCP connection and one mux stream.
+
+``StreamProtocol`` is the asyncio protocol of a public connection (server
+side) or of a connection to the local service (client side).  Bytes read from
+the socket land directly in the session's outgoing frame buffer
+(``Session.reserve``/``commit``: no copy in Python); bytes of the stream's DATA
+frames are written to the socket as memoryview slices of the receive buffer.
+
+Backpressure, both ways (docs/spec.md §4.2):
+
+* reading stops while the stream has no send credit, or while the tunnel
+  connection's write buffer is above its high-water mark;
+* credit goes back to the peer only for bytes the socket's transport took
+  below its own high-water mark; above it, they are withheld until
+  ``resume_writing``.  A stalled reader thus holds at most one window plus
+  one transport buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from typing import TYPE_CHECKING
+
+from .._core.consts import RESET_CANCEL
+
+if TYPE_CHECKING:
+    from .protocol import SessionProtocol
+
+__all__ = ["StreamProtocol", "abort_with_rst"]
+
+_LINGER_RST = struct.pack("ii", 1, 0)
+# Local transports pause us above this; credit is withheld meanwhile.
+WRITE_HIGH_WATER = 262144
+
+
+def abort_with_rst(transport: asyncio.BaseTransport) -> None:
+    """Close *transport* at once, with a TCP RST rather than a FIN."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+        except OSError:
+            pass
+    transport.abort()  # type: ignore[attr-defined]
+
+
+class StreamProtocol(asyncio.BufferedProtocol):
+    """One TCP connection bound to one stream of a ``SessionProtocol``."""
+
+    def __init__(self, owner: SessionProtocol, stream_id: int = 0, tunnel_id: int = 0) -> None:
+        self.owner = owner
+        self.session = owner.session
+        self.stream_id = stream_id
+        self.tunnel_id = tunnel_id
+        self.transport: asyncio.Transport | None = None
+        self._reading = True
+        self._write_paused = False
+        self._withheld = 0  # received bytes not yet credited back
+        self._pending: list[bytes] | None = None  # data before connection_made (client side)
+        self._eof_in = False  # the socket said EOF
+        self._eof_out = False  # we wrote EOF to the socket
+        self._closed = False
+        self._scratch: memoryview | None = None
+        self._into_scratch = False
+
+    # -- asyncio side -------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)  # type: ignore[attr-defined]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        if not self.stream_id:  # server: a public connection opens a stream
+            if not self.owner.accept_public(self):
+                self._closed = True
+                abort_with_rst(transport)
+                return
+        else:
+            self.owner.streams[self.stream_id] = self
+        pending, self._pending = self._pending, None
+        if pending:
+            for chunk in pending:
+                self.deliver(chunk)
+        if self._eof_out:
+            self._eof_out = False
+            self.deliver_fin()
+        self._check_window()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        view = self.session.reserve(self.stream_id)
+        if view is None:
+            # No credit (or the stream is gone): read into a scratch buffer,
+            # stop reading, and keep what arrived for when credit returns.
+            if self._scratch is None:
+                self._scratch = memoryview(bytearray(65536))
+            self._into_scratch = True
+            return self._scratch
+        self._into_scratch = False
+        return view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        session = self.session
+        if self._into_scratch:
+            self._into_scratch = False
+            self._hold(bytes(self._scratch[:nbytes]))
+            return
+        session.commit(self.stream_id, nbytes)
+        owner = self.owner
+        owner.schedule_flush()
+        if session.send_window(self.stream_id) <= 0:
+            self._pause()
+        elif owner.write_paused:
+            self._pause()
+            owner.paused_streams.add(self)
+
+    def _hold(self, data: bytes) -> None:
+        # Rare path: bytes read while no credit was left.
+        if self._pending is None:
+            self._pending = []
+        self._pending.append(data)
+        self._pause()
+
+    def eof_received(self) -> bool:
+        self._eof_in = True
+        if self._pending:  # held bytes go first; FIN follows them
+            return True
+        self.session.send_fin(self.stream_id)
+        self.owner.schedule_flush()
+        if self._eof_out:
+            self._close()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        owner = self.owner
+        if owner.streams.get(self.stream_id) is self:
+            del owner.streams[self.stream_id]
+            if not (self._eof_in and self._eof_out):
+                self.session.send_reset(self.stream_id, RESET_CANCEL)
+                owner.schedule_flush()
+        owner.paused_streams.discard(self)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._withheld:
+            n, self._withheld = self._withheld, 0
+            self.session.consumed(self.stream_id, n)
+            self.owner.schedule_flush()
+
+    # -- session side ---------------------------------------------------------
+    def deliver(self, data: memoryview | bytes) -> None:
+        """Write a DATA payload of the stream to the socket."""
+        transport = self.transport
+        if transport is None:
+            if self._pending is None:
+                self._pending = []
+            self._pending.append(bytes(data))
+            return
+        if self._closed:
+            return
+        transport.write(data)
+        if self._write_paused:  # set by write() itself above the high-water mark
+            self._withheld += len(data)
+        else:
+            self.session.consumed(self.stream_id, len(data))
+
+    def deliver_fin(self) -> None:
+        """The peer closed its half: send EOF on the socket after the data."""
+        transport = self.transport
+        if transport is None:
+            self._eof_out = True
+            return
+        if self._closed:
+            return
+        self._eof_out = True
+        if transport.can_write_eof():
+            transport.write_eof()
+        if self._eof_in:
+            self._close()
+
+    def deliver_reset(self) -> None:
+        """The peer aborted the stream: abort the socket."""
+        self.owner.streams.pop(self.stream_id, None)
+        self._closed = True
+        if self.transport is not None:
+            abort_with_rst(self.transport)
+
+    def window_opened(self) -> None:
+        """Send credit is back: send held bytes, resume reading."""
+        pending = self._pending
+        if pending and self.transport is not None:
+            data = b"".join(pending)
+            sent = self.session.send_data(self.stream_id, data)
+            self._pending = [data[sent:]] if sent < len(data) else None
+            self.owner.schedule_flush()
+            if self._pending is None and self._eof_in:
+                self._eof_in = False
+                self.eof_received()
+        self._check_window()
+
+    def owner_resumed(self) -> None:
+        """The tunnel connection drained: resume reading if credit allows."""
+        self._check_window()
+
+    def _check_window(self) -> None:
+        if self._closed or self.transport is None or self._pending:
+            return
+        if self.session.send_window(self.stream_id) > 0 and not self.owner.write_paused:
+            self._resume()
+        elif self.owner.write_paused:
+            self._pause()
+            self.owner.paused_streams.add(self)
+
+    def _pause(self) -> None:
+        if self._reading and self.transport is not None and not self._closed:
+            self._reading = False
+            self.transport.pause_reading()
+
+    def _resume(self) -> None:
+        if not self._reading and self.transport is not None and not self._closed and not self._eof_in:
+            self._reading = True
+            self.transport.resume_reading()
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.owner.streams.pop(self.stream_id, None)
+            if self.transport is not None:
+                self.transport.close()

@@ -1,0 +1,284 @@
+"""The tunnel server: control listener, public listeners, tunnel registry.
+
+A client connects, proves it knows the token (HMAC of a server nonce,
+docs/spec.md §4.7), then asks for public ports with ``bind``.  Every public
+connection accepted on a tunnel's port becomes a stream of that client's
+session.  A port belongs to at most one client at a time; it is freed when
+the client unbinds, disconnects, goes silent past the heartbeat timeout, or
+the server stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import random
+import secrets
+import time
+from dataclasses import dataclass
+
+from .._core.consts import GO_AWAY_AUTH_FAILED, GO_AWAY_PROTOCOL_ERROR, GO_AWAY_SHUTDOWN
+from .._version import __version__
+from ..config import ServerConfig
+from .protocol import SessionProtocol
+from .relay import StreamProtocol
+
+__all__ = ["TunnelServer", "auth_mac"]
+
+log = logging.getLogger("fasttun")
+
+
+def auth_mac(token: str, nonce: bytes) -> str:
+    """The proof of the token a client sends: HMAC-SHA256(token, nonce), hex."""
+    return hmac.new(token.encode(), nonce, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Tunnel:
+    """A public port bound for one client."""
+
+    tunnel_id: int
+    port: int
+    local: str
+    owner: "ClientSession"
+    server: asyncio.AbstractServer
+
+
+class ClientSession(SessionProtocol):
+    """The server's side of one client's tunnel connection."""
+
+    def __init__(self, server: "TunnelServer") -> None:
+        cfg = server.config
+        super().__init__(client=False, ping_interval=cfg.ping_interval, ping_timeout=cfg.ping_timeout,
+                         max_streams=cfg.max_streams)
+        self.server = server
+        self.nonce = secrets.token_bytes(32)
+        self.authed = False
+        self.name = ""
+        self.tunnels: dict[int, Tunnel] = {}
+        self._handshake_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.server.sessions.add(self)
+        cfg = self.server.config
+        self.send_control({"op": "hello", "nonce": self.nonce.hex(), "auth": cfg.auth,
+                           "server": f"fasttun/{__version__}"})
+        self._handshake_timer = self.loop.call_later(cfg.handshake_timeout, self._handshake_expired)
+
+    def _handshake_expired(self) -> None:
+        if not self.authed:
+            self.fail(GO_AWAY_PROTOCOL_ERROR, f"{self.peer} did not authenticate within "
+                      f"{self.server.config.handshake_timeout:g} s")
+
+    def on_control(self, msg: dict) -> None:
+        op = msg.get("op")
+        if not self.authed:
+            if op != "auth":
+                self.fail(GO_AWAY_PROTOCOL_ERROR, f"{self.peer} sent {op!r} before authenticating")
+                return
+            self._handle_auth(msg)
+        elif op == "bind":
+            self._handle_bind(msg)
+        elif op == "unbind":
+            tunnel = self.tunnels.get(msg.get("tunnel"))  # type: ignore[arg-type]
+            if tunnel is not None:
+                self.server.unbind(tunnel)
+        elif op == "bye":
+            self.close_reason = "the client said goodbye"
+        else:
+            log.debug("session %s: ignoring CONTROL op %r", self.peer, op)
+
+    def _handle_auth(self, msg: dict) -> None:
+        cfg = self.server.config
+        if cfg.auth:
+            got = msg.get("mac")
+            expected = auth_mac(cfg.token or "", self.nonce)
+            if not isinstance(got, str) or not hmac.compare_digest(got.encode(), expected.encode()):
+                log.warning("authentication failed from %s", self.peer)
+                self.close_reason = "authentication failed"
+                self.close(GO_AWAY_AUTH_FAILED, "invalid token")
+                return
+        self.authed = True
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+        self.name = str(msg.get("client", ""))[:100]
+        self.send_control({"op": "welcome", "ping_interval": cfg.ping_interval, "ping_timeout": cfg.ping_timeout})
+        log.info("client %s connected (%s)", self.peer, self.name or "unnamed")
+
+    def _handle_bind(self, msg: dict) -> None:
+        req = msg.get("id")
+        port = msg.get("port", 0)
+        local = str(msg.get("local", ""))[:300]
+        prefer = bool(msg.get("prefer", False))
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            self.send_control({"op": "error", "id": req, "error": f"bad port {port!r}"})
+            return
+        asyncio.ensure_future(self._bind(req, port, local, prefer))
+
+    async def _bind(self, req: object, port: int, local: str, prefer: bool) -> None:
+        try:
+            tunnel = await self.server.bind(self, port, local, prefer)
+        except _BindError as exc:
+            self.send_control({"op": "error", "id": req, "error": str(exc)})
+            log.warning("client %s: %s", self.peer, exc)
+            return
+        if self.transport is None or self.transport.is_closing():
+            self.server.unbind(tunnel)
+            return
+        self.send_control({"op": "bound", "id": req, "tunnel": tunnel.tunnel_id, "port": tunnel.port,
+                           "host": self.server.config.public_host})
+        log.info("client %s: public port %d -> %s", self.peer, tunnel.port, local)
+
+    def accept_public(self, st: StreamProtocol) -> bool:
+        if self.transport is None or self.transport.is_closing():
+            return False
+        peer = st.transport.get_extra_info("peername") if st.transport else None
+        info = f"{peer[0]}:{peer[1]}".encode() if peer else b""
+        sid = self.session.open_stream(st.tunnel_id, info)
+        if not sid:
+            log.warning("client %s: stream limit reached, refusing a public connection", self.peer)
+            return False
+        st.stream_id = sid
+        self.streams[sid] = st
+        self.schedule_flush()
+        self.server.streams_total += 1
+        return True
+
+    def session_closed(self) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+        for tunnel in list(self.tunnels.values()):
+            self.server.unbind(tunnel)
+        self.server.sessions.discard(self)
+        self.server.bytes_in += self.session.bytes_received
+        self.server.bytes_out += self.session.bytes_sent
+        if self.authed:
+            log.info("client %s disconnected: %s", self.peer, self.close_reason)
+
+
+class _BindError(Exception):
+    pass
+
+
+class TunnelServer:
+    """Accepts tunnel clients and opens public ports for them."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config.validate()
+        self.sessions: set[ClientSession] = set()
+        self.tunnels: dict[int, Tunnel] = {}  # by public port
+        self._next_tunnel = 1
+        self._control: asyncio.AbstractServer | None = None
+        self.started = time.monotonic()
+        self.streams_total = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        self._control = await loop.create_server(lambda: ClientSession(self), cfg.listen_host or None,
+                                                 cfg.listen_port, backlog=1024)
+        self.started = time.monotonic()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The (host, port) of the control listener."""
+        assert self._control is not None
+        sockname = self._control.sockets[0].getsockname()
+        return sockname[0], sockname[1]
+
+    async def bind(self, owner: ClientSession, port: int, local: str, prefer: bool) -> Tunnel:
+        low, high = self.config.ports
+        if port and not low <= port <= high:
+            if not prefer:
+                raise _BindError(f"port {port} is outside the range this server allows ({low}-{high})")
+            port = 0
+        if port:
+            held = self.tunnels.get(port)
+            if held is not None:
+                if held.owner is owner:
+                    raise _BindError(f"port {port} is already open for this client")
+                if not prefer:
+                    raise _BindError(f"port {port} is in use by another client")
+                port = 0
+        candidates = [port] if port else self._free_ports(low, high)
+        last_error: OSError | None = None
+        for candidate in candidates:
+            if candidate in self.tunnels:
+                continue
+            tid = self._next_tunnel
+            self._next_tunnel += 1
+            try:
+                server = await self._listen(owner, tid, candidate)
+            except OSError as exc:
+                last_error = exc
+                if port and prefer:  # the old port is gone: any port will do
+                    return await self.bind(owner, 0, local, False)
+                continue
+            if candidate in self.tunnels:  # raced with another bind while awaiting
+                server.close()
+                continue
+            tunnel = Tunnel(tid, candidate, local, owner, server)
+            self.tunnels[candidate] = tunnel
+            owner.tunnels[tid] = tunnel
+            return tunnel
+        if port:
+            raise _BindError(f"port {port} is not available on this server ({last_error.strerror if last_error else ''})")
+        raise _BindError(f"no free port left in {low}-{high}")
+
+    def _free_ports(self, low: int, high: int) -> list[int]:
+        ports = [p for p in range(low, high + 1) if p not in self.tunnels]
+        if len(ports) > 64:  # try a random sample first; a full scan would be slow
+            ports = random.sample(ports, 64)
+        else:
+            random.shuffle(ports)
+        return ports
+
+    async def _listen(self, owner: ClientSession, tunnel_id: int, port: int) -> asyncio.AbstractServer:
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(lambda: StreamProtocol(owner, 0, tunnel_id), self.config.public_host or None,
+                                        port, backlog=1024, reuse_address=True)
+
+    def unbind(self, tunnel: Tunnel) -> None:
+        if self.tunnels.get(tunnel.port) is tunnel:
+            del self.tunnels[tunnel.port]
+        tunnel.owner.tunnels.pop(tunnel.tunnel_id, None)
+        tunnel.server.close()
+        log.info("public port %d closed", tunnel.port)
+
+    async def close(self) -> None:
+        """Stop: tell every client we are going away, free every port."""
+        if self._control is not None:
+            self._control.close()
+        for s in list(self.sessions):
+            s.close_reason = "server shutting down"
+            s.close(GO_AWAY_SHUTDOWN, "server shutting down")
+        for tunnel in list(self.tunnels.values()):
+            self.unbind(tunnel)
+        waits = [s.closed for s in self.sessions]
+        if waits:
+            await asyncio.wait(waits, timeout=2)
+        for s in list(self.sessions):
+            if s.transport is not None:
+                s.transport.abort()
+
+    def summary(self) -> str:
+        uptime = time.monotonic() - self.started
+        bytes_in = self.bytes_in + sum(s.session.bytes_received for s in self.sessions)
+        bytes_out = self.bytes_out + sum(s.session.bytes_sent for s in self.sessions)
+        return (f"uptime {uptime:.0f} s, {self.streams_total} streams, "
+                f"{_size(bytes_out)} to clients, {_size(bytes_in)} from clients")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"  # pragma: no cover
+
+

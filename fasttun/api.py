@@ -1,0 +1,125 @@
+"""The library API: ``Server`` and ``Client`` as async context managers.
+
+Example::
+
+    async with fasttun.Server(listen_port=0, token="s3cret") as server:
+        host, port = server.address
+        async with fasttun.Client(server=f"{host}:{port}", token="s3cret") as client:
+            tunnel = await client.expose(3000)
+            print(tunnel.public_address)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .aio.client import Tunnel, TunnelClient
+from .aio.server import TunnelServer
+from .config import DEFAULT_CONTROL_PORT, ClientConfig, Route, ServerConfig, parse_hostport
+
+__all__ = ["Server", "Client", "Tunnel"]
+
+
+class Server:
+    """A tunnel server; ``async with Server(...) as s`` starts and stops it.
+
+    Accepts a ``ServerConfig`` or its fields as keyword arguments, e.g.
+    ``Server(listen_port=0, ports=(20000, 20100), token="t")``.
+    """
+
+    def __init__(self, config: ServerConfig | None = None, **fields: Any) -> None:
+        base = config or ServerConfig()
+        self.config = base.replace(**fields) if fields else base
+        self._server = TunnelServer(self.config)
+
+    async def __aenter__(self) -> "Server":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Open the control listener."""
+        await self._server.start()
+
+    async def close(self) -> None:
+        """Tell the clients the server goes away and free every port."""
+        await self._server.close()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) of the control listener, where clients connect."""
+        return self._server.address
+
+    @property
+    def public_ports(self) -> list[int]:
+        """Public ports open now."""
+        return sorted(self._server.tunnels)
+
+    @property
+    def client_count(self) -> int:
+        """Clients connected now."""
+        return len(self._server.sessions)
+
+    def summary(self) -> str:
+        """One line: uptime, streams, bytes each way."""
+        return self._server.summary()
+
+
+class Client:
+    """A tunnel client; ``async with Client(server="host:port", token=...)``.
+
+    Args:
+        server: ``HOST:PORT`` of the tunnel server.
+        token: the server's token.
+        reconnect: dial again with backoff when the server is lost.
+        on_tunnel: called with each ``Tunnel`` when it opens or reopens.
+        **fields: other ``ClientConfig`` fields.
+    """
+
+    def __init__(self, server: str = f"127.0.0.1:{DEFAULT_CONTROL_PORT}", *, token: str | None = None,
+                 reconnect: bool = True, on_tunnel: Callable[[Tunnel], None] | None = None,
+                 config: ClientConfig | None = None, **fields: Any) -> None:
+        if config is None:
+            host, port = parse_hostport(server, "127.0.0.1", "server", DEFAULT_CONTROL_PORT)
+            config = ClientConfig(server_host=host, server_port=port, token=token, reconnect=reconnect, **fields)
+        self.config = config
+        self._client = TunnelClient(config, on_tunnel)
+
+    async def __aenter__(self) -> "Client":
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        """Dial and authenticate; raises ``ConnectError``/``AuthenticationError``."""
+        await self._client.connect()
+
+    async def expose(self, local_port: int, *, local_host: str = "localhost", remote_port: int = 0) -> Tunnel:
+        """Open a public port leading to ``local_host:local_port``; see ``TunnelClient.expose``."""
+        return await self._client.expose(local_port, local_host=local_host, remote_port=remote_port)
+
+    async def expose_routes(self, routes: list[Route]) -> list[Tunnel]:
+        """Expose each ``Route`` in turn."""
+        return [await self.expose(r.local_port, local_host=r.local_host, remote_port=r.remote_port) for r in routes]
+
+    @property
+    def tunnels(self) -> list[Tunnel]:
+        """Open tunnels."""
+        return list(self._client.tunnels)
+
+    async def wait_failed(self) -> BaseException:
+        """Wait until the client gives up (``--no-reconnect``, token refused)."""
+        assert self._client.failed is not None
+        return await self._client.failed
+
+    async def close(self) -> None:
+        """Unregister every tunnel and disconnect."""
+        await self._client.close()
+
+    def summary(self) -> str:
+        """One line: uptime, streams, bytes each way."""
+        return self._client.summary()

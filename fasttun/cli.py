@@ -1,0 +1,253 @@
+"""Command line: ``fasttun serve`` and ``fasttun expose``.
+
+Parses arguments into a config, runs the library API, and turns user
+mistakes into one line on stderr and a non-zero exit (never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+from typing import Any, Callable, Coroutine
+
+from ._version import __version__
+from .aio.client import Tunnel
+from .api import Client, Server
+from .config import (
+    DEFAULT_BUFFER_KIB,
+    DEFAULT_CONTROL_PORT,
+    DEFAULT_PORTS,
+    ClientConfig,
+    Route,
+    ServerConfig,
+    parse_hostport,
+    parse_local,
+    parse_ports,
+    parse_route,
+)
+from .exceptions import ConfigError, FasttunError
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("fasttun")
+
+EPILOG_SERVE = f"""\
+examples:
+  fasttun serve                                  token generated and printed
+  fasttun serve --listen 0.0.0.0:{DEFAULT_CONTROL_PORT} --ports 20000-20100 --token s3cret
+environment: FASTTUN_TOKEN (the token), FASTTUN_LOOP=asyncio (do not use uvloop)
+"""
+
+EPILOG_EXPOSE = f"""\
+examples:
+  fasttun expose 3000 --server tunnel.example.com:{DEFAULT_CONTROL_PORT} --token T
+  fasttun expose --server HOST:PORT -r localhost:8080-8080 -r 127.0.0.1:5432-15432
+environment: FASTTUN_SERVER, FASTTUN_TOKEN, FASTTUN_LOOP=asyncio (do not use uvloop)
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n(see {self.prog} --help)\n")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("output and tuning")
+    g.add_argument("-v", "--verbose", action="store_true", help="log every connection and debug details")
+    g.add_argument("-q", "--quiet", action="store_true", help="log errors only")
+    g.add_argument("-b", "--buffer-size", type=int, metavar="KIB", default=DEFAULT_BUFFER_KIB,
+                   help=f"size of the tunnel connection's I/O buffers in KiB (default {DEFAULT_BUFFER_KIB})")
+    g.add_argument("-V", "--version", action="version", version=f"fasttun {__version__}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="fasttun", description="A fast reverse TCP tunnel: put a local service on a public "
+                     "server's port.  Run 'fasttun serve' on the public machine and 'fasttun expose PORT' "
+                     "where the service runs.")
+    parser.add_argument("-V", "--version", action="version", version=f"fasttun {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    s = sub.add_parser("serve", help="run the tunnel server (on the public machine)", epilog=EPILOG_SERVE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Accept tunnel clients and open public ports for them.")
+    s.add_argument("--listen", metavar="HOST:PORT", default=f"0.0.0.0:{DEFAULT_CONTROL_PORT}",
+                   help=f"where tunnel clients connect (default 0.0.0.0:{DEFAULT_CONTROL_PORT})")
+    s.add_argument("--public-host", metavar="HOST", default="",
+                   help="address the public ports bind to (default: all interfaces)")
+    s.add_argument("--ports", metavar="LOW-HIGH", default=f"{DEFAULT_PORTS[0]}-{DEFAULT_PORTS[1]}",
+                   help="public ports clients may open; a client asks for one or lets the server pick "
+                        f"(default {DEFAULT_PORTS[0]}-{DEFAULT_PORTS[1]})")
+    s.add_argument("--token", metavar="TOKEN", default=os.environ.get("FASTTUN_TOKEN"),
+                   help="secret clients must know (env FASTTUN_TOKEN); generated and printed when absent")
+    s.add_argument("--no-auth", action="store_true", help="accept every client, without a token")
+    s.add_argument("--heartbeat-interval", type=float, default=5.0, metavar="SECONDS",
+                   help="seconds between heartbeats, both ways (default 5)")
+    s.add_argument("--heartbeat-timeout", type=float, default=None, metavar="SECONDS",
+                   help="drop a silent client and free its ports after this long (default 3 x interval)")
+    _common(s)
+
+    e = sub.add_parser("expose", help="expose a local service through a server (where the service runs)",
+                       epilog=EPILOG_EXPOSE, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Open public ports on a tunnel server that lead to local services.  "
+                                   "Prints one line per tunnel with its public address.")
+    e.add_argument("local", nargs="?", metavar="LOCAL", help="the local service: PORT or HOST:PORT")
+    e.add_argument("--server", metavar="HOST:PORT", default=os.environ.get("FASTTUN_SERVER"),
+                   help=f"the tunnel server (env FASTTUN_SERVER; port defaults to {DEFAULT_CONTROL_PORT})")
+    e.add_argument("--token", metavar="TOKEN", default=os.environ.get("FASTTUN_TOKEN"),
+                   help="the server's token (env FASTTUN_TOKEN)")
+    e.add_argument("--remote-port", type=int, default=0, metavar="N",
+                   help="public port for LOCAL (default: the server assigns one)")
+    e.add_argument("-r", "--route", action="append", default=[], metavar="LOCAL-REMOTE",
+                   help="also expose LOCAL (PORT or HOST:PORT) on public port REMOTE (0: server-assigned); "
+                        "repeatable, e.g. -r localhost:8080-8080")
+    e.add_argument("--no-reconnect", action="store_true",
+                   help="exit when the server is lost instead of reconnecting with backoff (1 s doubling to 30 s)")
+    _common(e)
+    return parser
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.verbose else logging.ERROR if args.quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("fasttun: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def _run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    use_uvloop = os.environ.get("FASTTUN_LOOP", "uvloop") != "asyncio"
+    factory = None
+    if use_uvloop:
+        try:
+            import uvloop
+
+            factory = uvloop.new_event_loop
+        except ImportError:  # pragma: no cover
+            pass
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro_fn())
+
+
+async def _wait_signal() -> str:
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[str] = loop.create_future()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda s=sig: fut.done() or fut.set_result(signal.Signals(s).name))
+    return await fut
+
+
+def _serve_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
+    host, port = parse_hostport(args.listen, "0.0.0.0", "--listen", DEFAULT_CONTROL_PORT)
+    token, generated = args.token, False
+    if args.no_auth:
+        token = None
+    elif not token:
+        token, generated = secrets.token_urlsafe(24), True
+    timeout = args.heartbeat_timeout if args.heartbeat_timeout is not None else 3 * args.heartbeat_interval
+    cfg = ServerConfig(listen_host=host, listen_port=port, public_host=args.public_host,
+                       ports=parse_ports(args.ports), token=token, auth=not args.no_auth,
+                       ping_interval=args.heartbeat_interval, ping_timeout=timeout,
+                       buffer_size=args.buffer_size * 1024)
+    return cfg.validate(), generated
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    cfg, generated = _serve_config(args)
+    server = Server(cfg)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise FasttunError(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
+    host, port = server.address
+    shown = cfg.listen_host if cfg.listen_host not in ("", "0.0.0.0", "::") else socket.gethostname()
+    if ":" in shown:
+        shown = f"[{shown}]"
+    low, high = cfg.ports
+    print(f"fasttun {__version__} listening for clients on {host}:{port}; public ports {low}-{high}", flush=True)
+    if cfg.auth:
+        if generated:
+            print(f"token (generated): {cfg.token}", flush=True)
+        print(f"expose a local port with:  fasttun expose 3000 --server {shown}:{port} --token {cfg.token}",
+              flush=True)
+    else:
+        print("WARNING: --no-auth: any client may open ports", flush=True)
+        print(f"expose a local port with:  fasttun expose 3000 --server {shown}:{port}", flush=True)
+    try:
+        name = await _wait_signal()
+    finally:
+        await server.close()
+    log.warning("%s: stopped; %s", name, server.summary())
+    return 0
+
+
+def _client_config(args: argparse.Namespace) -> ClientConfig:
+    if not args.server:
+        raise ConfigError("--server HOST:PORT is required (or set FASTTUN_SERVER)")
+    host, port = parse_hostport(args.server, "", "--server", DEFAULT_CONTROL_PORT)
+    if not host:
+        raise ConfigError(f"--server {args.server!r}: a host is required")
+    routes: list[Route] = []
+    if args.local:
+        lhost, lport = parse_local(args.local)
+        routes.append(Route(lhost, lport, args.remote_port))
+    elif args.remote_port:
+        raise ConfigError("--remote-port needs LOCAL")
+    routes.extend(parse_route(r) for r in args.route)
+    if not routes:
+        raise ConfigError("nothing to expose: give LOCAL (e.g. 3000) or -r LOCAL-REMOTE")
+    cfg = ClientConfig(server_host=host, server_port=port, token=args.token, routes=tuple(routes),
+                       reconnect=not args.no_reconnect, buffer_size=args.buffer_size * 1024)
+    return cfg.validate()
+
+
+async def _expose(args: argparse.Namespace) -> int:
+    cfg = _client_config(args)
+
+    def announce(t: Tunnel) -> None:
+        print(f"tcp://{t.public_address} -> {t.local_address}", flush=True)
+
+    client = Client(config=cfg, on_tunnel=announce)
+    await client.connect()
+    try:
+        await client.expose_routes(list(cfg.routes))
+        stop = asyncio.ensure_future(_wait_signal())
+        failed = asyncio.ensure_future(client.wait_failed())
+        done, _ = await asyncio.wait([stop, failed], return_when=asyncio.FIRST_COMPLETED)
+        if failed in done:
+            stop.cancel()
+            exc = failed.result()
+            log.error("%s", exc)
+            log.warning("stopped; %s", client.summary())
+            return 1
+        failed.cancel()
+        name = stop.result()
+    finally:
+        await client.close()
+    log.warning("%s: stopped; %s", name, client.summary())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    _setup_logging(args)
+    try:
+        return _run(lambda: _serve(args) if args.command == "serve" else _expose(args))
+    except ConfigError as exc:
+        print(f"fasttun {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except FasttunError as exc:
+        print(f"fasttun {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # pragma: no cover - before the handlers were installed
+        return 130
