@@ -68,6 +68,9 @@ class StreamProtocol(asyncio.BufferedProtocol):
     # -- asyncio side -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self._closed:  # client side: the stream was reset while we dialled
+            abort_with_rst(transport)
+            return
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)  # type: ignore[attr-defined]
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
