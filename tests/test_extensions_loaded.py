@@ -1,0 +1,34 @@
+"""Guard: the compiled core must be in use wherever it should be.
+
+A silent fallback to the pure-Python twins is the likeliest "it got slow"
+bug; this test makes it a red run.  Set FASTTUN_NO_EXTENSIONS=1 to test the
+twins on purpose, or FASTTUN_ALLOW_PURE=1 on a platform without a compiler.
+"""
+
+import os
+import subprocess
+import sys
+
+import fasttun
+from fasttun._core import buffers, frames, mux
+
+
+def test_compiled_core_loaded():
+    if os.environ.get("FASTTUN_NO_EXTENSIONS") or os.environ.get("FASTTUN_ALLOW_PURE"):
+        assert fasttun.IMPLEMENTATION in ("c", "py")
+        return
+    assert fasttun.IMPLEMENTATION == "c"
+    assert mux.Session is mux.SessionC and mux.SessionC.__module__ == "fasttun._core.mux_c"
+    assert frames.FrameDecoder is frames.FrameDecoderC
+    assert buffers.BufferPool is buffers.BufferPoolC
+    # and mux_c uses the compiled leaves
+    from fasttun._core import mux_c
+
+    assert mux_c.FrameDecoder is frames.FrameDecoderC
+
+
+def test_no_extensions_env_selects_twins():
+    code = "import fasttun; from fasttun._core import frames; print(fasttun.IMPLEMENTATION, frames.FrameDecoderC)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "FASTTUN_NO_EXTENSIONS": "1"}).stdout.split()
+    assert out == ["py", "None"]
