@@ -76,12 +76,13 @@ class FrameDecoder:
         max_frame: largest payload accepted; a larger frame is a protocol error.
         pool: where receive buffers come from; a private pool when None.
         expect_preamble: check the peer's preamble before the first frame.
+        buffer_size: receive buffer size (at least two maximal frames).
     """
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, pool: BufferPool | None = None,
-                 expect_preamble: bool = True) -> None:
+                 expect_preamble: bool = True, buffer_size: int = 262144) -> None:
         self.max_frame = max_frame
-        size = max(262144, 2 * (HEADER_SIZE + max_frame))
+        size = max(buffer_size, 2 * (HEADER_SIZE + max_frame))
         if pool is None or pool.size < size:
             pool = BufferPool(size, 4)
         self._pool = pool

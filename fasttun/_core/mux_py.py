@@ -109,11 +109,12 @@ class Session:
         ping_timeout: seconds of silence after which ``EV_TIMEOUT`` fires.
         now: the current time, in the clock later given to ``handle_timer``.
         pool: buffer pool for outgoing frames (shared by sessions of a loop).
+        buffer_size: size of the receive buffer and of each outgoing buffer.
     """
 
     def __init__(self, client: bool, window: int = INITIAL_WINDOW, max_frame: int = DEFAULT_MAX_FRAME,
                  max_streams: int = 65536, ping_interval: float = 5.0, ping_timeout: float = 15.0,
-                 now: float = 0.0, pool: BufferPool | None = None) -> None:
+                 now: float = 0.0, pool: BufferPool | None = None, buffer_size: int = OUT_BUFFER_SIZE) -> None:
         self.client = client
         self.window = window
         self.max_frame = max_frame
@@ -125,8 +126,10 @@ class Session:
         self._next_id = 2 if client else 1
         self._peer_max_id = 0
         self._events: list = []
-        self._decoder = FrameDecoder(max_frame)
-        self._pool = pool if pool is not None else BufferPool(OUT_BUFFER_SIZE, 8)
+        self._decoder = FrameDecoder(max_frame, None, True, buffer_size)
+        if pool is None or pool.size < HEADER_SIZE + DEFAULT_MAX_FRAME:
+            pool = BufferPool(max(buffer_size, 2 * (HEADER_SIZE + DEFAULT_MAX_FRAME)), 8)
+        self._pool = pool
         self._out: bytearray | None = None
         self._out_pos = 0
         self._sealed: list = []

@@ -79,7 +79,8 @@ class ServerSession(SessionProtocol):
     """The client's side of its tunnel connection."""
 
     def __init__(self, client: "TunnelClient") -> None:
-        super().__init__(client=True, ping_interval=5.0, ping_timeout=15.0)
+        super().__init__(client=True, ping_interval=5.0, ping_timeout=15.0,
+                         buffer_size=client.config.buffer_size)
         self.client = client
         self.ready: asyncio.Future[None] = self.loop.create_future()
         self.by_id: dict[int, Tunnel] = {}

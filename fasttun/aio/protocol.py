@@ -59,10 +59,11 @@ class SessionProtocol(asyncio.BufferedProtocol):
     """Adapter between one tunnel connection and its ``Session``."""
 
     def __init__(self, *, client: bool, ping_interval: float, ping_timeout: float,
-                 max_streams: int = 65536, max_frame: int = 65536) -> None:
+                 max_streams: int = 65536, max_frame: int = 65536, buffer_size: int = 262144) -> None:
         self.loop = asyncio.get_running_loop()
         self.session = Session(client, max_frame=max_frame, max_streams=max_streams,
-                               ping_interval=ping_interval, ping_timeout=ping_timeout, now=self.loop.time())
+                               ping_interval=ping_interval, ping_timeout=ping_timeout, now=self.loop.time(),
+                               buffer_size=buffer_size)
         self.streams: dict[int, StreamProtocol] = {}
         self.paused_streams: set[StreamProtocol] = set()
         self.transport: asyncio.Transport | None = None

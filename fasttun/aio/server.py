@@ -52,7 +52,7 @@ class ClientSession(SessionProtocol):
     def __init__(self, server: "TunnelServer") -> None:
         cfg = server.config
         super().__init__(client=False, ping_interval=cfg.ping_interval, ping_timeout=cfg.ping_timeout,
-                         max_streams=cfg.max_streams)
+                         max_streams=cfg.max_streams, buffer_size=cfg.buffer_size)
         self.server = server
         self.nonce = secrets.token_bytes(32)
         self.authed = False
