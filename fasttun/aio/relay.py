@@ -89,6 +89,7 @@ class StreamProtocol(asyncio.BufferedProtocol):
         if pending:
             for chunk in pending:
                 self.deliver(chunk)
+            self.owner.schedule_flush()  # the credit for them
         if self._eof_out:
             self._eof_out = False
             self.deliver_fin()

@@ -171,3 +171,18 @@ async def test_public_user_vanishing():
         sock.close()  # RST
         assert await asyncio.wait_for(gone, 5)
     svc.close()
+
+
+@pytest.mark.timeout(20)
+async def test_credit_for_early_data_is_not_delayed():
+    """Data that arrives before the local connection is up gets its credit back
+    at once, not at the next heartbeat (a 4 s stall per new stream, once)."""
+    svc = Services()
+    port = await svc.sink()
+    async with tunnel_server(ping_interval=60, ping_timeout=180) as server, client_for(server) as client:
+        t = await client.expose(port)
+        data = pattern(4 << 20, seed=5)
+        async with asyncio.timeout(10):  # the next heartbeat is 60 s away
+            answer = await roundtrip(t.remote_port, data)
+        assert answer.decode() == f"{len(data)} {hashlib.sha256(data).hexdigest()}"
+    svc.close()
