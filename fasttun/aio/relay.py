@@ -176,6 +176,26 @@ class StreamProtocol(asyncio.BufferedProtocol):
         else:
             self.session.consumed(self.stream_id, len(data))
 
+    def deliver_many(self, payloads: list) -> None:
+        """Write several DATA payloads of the stream to the socket at once."""
+        if len(payloads) == 1:
+            self.deliver(payloads[0])
+            return
+        transport = self.transport
+        if transport is None:
+            if self._pending is None:
+                self._pending = []
+            self._pending.extend(bytes(p) for p in payloads)
+            return
+        if self._closed:
+            return
+        transport.writelines(payloads)
+        n = sum(map(len, payloads))
+        if self._write_paused:
+            self._withheld += n
+        else:
+            self.session.consumed(self.stream_id, n)
+
     def deliver_fin(self) -> None:
         """The peer closed its half: send EOF on the socket after the data."""
         transport = self.transport
