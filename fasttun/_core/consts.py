@@ -37,12 +37,16 @@ FRAME_NAMES = {
 # docs/spec.md §5 "Flags".
 FLAG_FIN = 0x01  # DATA: the sender will send no more data on this stream
 FLAG_ACK = 0x02  # PING: this is the answer to a ping
+FLAG_BLOCKED = 0x04  # DATA: this frame used up the sender's window
 
 # docs/spec.md §6 "Limits": sizes.
 DEFAULT_MAX_FRAME = 65536  # largest payload a peer may send
 MAX_FRAME_LIMIT = 1 << 24  # no configuration may exceed this
 INITIAL_WINDOW = 262144  # per-stream credit at open, each direction
 MAX_WINDOW = (1 << 31) - 1
+SESSION_WINDOW = 16 << 20  # credit of all streams together, each direction
+MAX_STREAM_WINDOW = 16 << 20  # a stream's receive window grows up to this
+SESSION_WINDOW_BUDGET = 64 << 20  # growth beyond INITIAL_WINDOW, all streams together
 
 # docs/spec.md §7 "Go-away codes".
 GO_AWAY_NORMAL = 0

@@ -25,6 +25,23 @@ tells it, through ``consumed()``, that the bytes left its buffers.  DATA
 beyond the credit is a protocol error, so a stalled reader holds at most one
 window of memory per stream.
 
+The session as a whole has a window too (stream id 0): all streams together
+may have at most ``session_window`` bytes in flight, so many streams at once
+cannot queue more than that between the two ends.  Session credit returns as
+soon as the adapter hands the bytes to the socket's buffer (``released()``
+or ``consumed()``), so a stalled stream, whose bytes sit in its socket's
+buffer within its own window, never starves the others.  Bytes never handed
+over (the stream was reset or closed first) are credited when the stream is
+forgotten.
+
+Window growth (§4.2.1): a sender marks the DATA frame that uses up its window
+with BLOCKED.  When the receiver has delivered every byte it received on
+that stream (its reader keeps up, so the window is what limits the stream),
+it doubles the stream's window with its next WINDOW_UPDATE, up to
+``max_window`` per stream and ``window_budget`` of growth per session.  The
+window thus grows to the bandwidth-delay product of the path while a stalled
+reader (which delivers nothing) never grows it.
+
 Liveness (§4.5): ``handle_timer(now)`` sends a PING every ``ping_interval``
 seconds and reports ``EV_TIMEOUT`` once nothing has arrived for
 ``ping_timeout`` seconds.  Any frame counts as a sign of life.
@@ -53,6 +70,7 @@ from .consts import (
     EV_TIMEOUT,
     EV_WINDOW,
     FLAG_ACK,
+    FLAG_BLOCKED,
     FLAG_FIN,
     FRAME_CONTROL,
     FRAME_DATA,
@@ -64,9 +82,12 @@ from .consts import (
     GO_AWAY_NAMES,
     HEADER_SIZE,
     INITIAL_WINDOW,
+    MAX_STREAM_WINDOW,
     MAX_WINDOW,
     PREAMBLE,
     RESET_LIMIT,
+    SESSION_WINDOW,
+    SESSION_WINDOW_BUDGET,
 )
 
 if __name__.rpartition(".")[2] == "mux_c":  # compiled: use the compiled leaves
@@ -86,13 +107,18 @@ OUT_BUFFER_SIZE = 262144
 class Stream:
     """State of one stream inside a ``Session`` (no I/O)."""
 
-    __slots__ = ("stream_id", "send_window", "recv_window", "credit", "local_fin", "remote_fin")
+    __slots__ = ("stream_id", "send_window", "recv_window", "window", "credit", "unconsumed", "unreleased",
+                 "peer_blocked", "local_fin", "remote_fin")
 
     def __init__(self, stream_id: int, window: int) -> None:
         self.stream_id = stream_id
         self.send_window = window  # bytes we may still send
         self.recv_window = window  # bytes the peer may still send
+        self.window = window  # our receive window: grows, never shrinks
         self.credit = 0  # consumed bytes not yet returned by WINDOW_UPDATE
+        self.unconsumed = 0  # received bytes not yet consumed (stream credit pending)
+        self.unreleased = 0  # received bytes not yet released (session credit pending)
+        self.peer_blocked = False  # the peer used up its window (BLOCKED)
         self.local_fin = False  # we sent FIN
         self.remote_fin = False  # the peer sent FIN
 
@@ -110,13 +136,24 @@ class Session:
         now: the current time, in the clock later given to ``handle_timer``.
         pool: buffer pool for outgoing frames (shared by sessions of a loop).
         buffer_size: size of the receive buffer and of each outgoing buffer.
+        max_window: largest receive window one stream can grow to.
+        window_budget: total growth of receive windows allowed in the session.
+        session_window: window of all streams together, each direction.
     """
 
     def __init__(self, client: bool, window: int = INITIAL_WINDOW, max_frame: int = DEFAULT_MAX_FRAME,
                  max_streams: int = 65536, ping_interval: float = 5.0, ping_timeout: float = 15.0,
-                 now: float = 0.0, pool: BufferPool | None = None, buffer_size: int = OUT_BUFFER_SIZE) -> None:
+                 now: float = 0.0, pool: BufferPool | None = None, buffer_size: int = OUT_BUFFER_SIZE,
+                 max_window: int = MAX_STREAM_WINDOW, window_budget: int = SESSION_WINDOW_BUDGET,
+                 session_window: int = SESSION_WINDOW) -> None:
         self.client = client
+        self.session_window = session_window  # must equal the peer's (§4.2)
+        self._send_credit = session_window  # bytes we may still send, all streams
+        self._recv_credit = session_window  # bytes the peer may still send, all streams
+        self._session_credit = 0  # delivered bytes not yet returned on stream 0
         self.window = window
+        self.max_window = max_window
+        self.window_budget = window_budget  # growth still allowed, all streams together
         self.max_frame = max_frame
         self.send_max_frame = DEFAULT_MAX_FRAME
         self.max_streams = max_streams
@@ -215,26 +252,43 @@ class Session:
 
     def _handle_data(self, flags: int, stream_id: int, payload: memoryview) -> None:
         st = self._live_stream(stream_id, "DATA")
-        if st is None:
-            return
         n = len(payload)
+        if n > self._recv_credit:
+            raise ProtocolError(f"{n} bytes of DATA exceed the session window of {self._recv_credit}")
+        self._recv_credit -= n
+        if st is None:  # late data of a closed stream: credit it at once
+            self._credit_session(n)
+            return
         if st.remote_fin:
             raise ProtocolError(f"DATA on stream {stream_id} after its FIN")
         if n > st.recv_window:
             raise ProtocolError(f"stream {stream_id}: {n} bytes of DATA exceed the window of {st.recv_window}")
         if n:
             st.recv_window -= n
+            st.unconsumed += n
+            st.unreleased += n
             self.bytes_received += n
             self._events.append((EV_DATA, stream_id, payload, None))
+        if flags & FLAG_BLOCKED:
+            st.peer_blocked = True
         if flags & FLAG_FIN:
             st.remote_fin = True
             self._events.append((EV_FIN, stream_id, None, None))
             if st.local_fin:
-                del self._streams[stream_id]
+                self._forget(stream_id)
 
     def _handle_window_update(self, stream_id: int, payload: memoryview) -> None:
         if len(payload) != 4:
             raise ProtocolError(f"WINDOW_UPDATE with a payload of {len(payload)} bytes")
+        if stream_id == 0:
+            old = self._send_credit
+            credit = old + _U32.unpack_from(payload)[0]
+            if credit > MAX_WINDOW:
+                raise ProtocolError(f"session window update overflows the window ({credit})")
+            self._send_credit = credit
+            if old <= 0 < credit:
+                self._events.append((EV_WINDOW, 0, credit, None))
+            return
         st = self._live_stream(stream_id, "WINDOW_UPDATE")
         if st is None:
             return
@@ -269,8 +323,23 @@ class Session:
         st = self._live_stream(stream_id, "RESET")
         if st is None:
             return
-        del self._streams[stream_id]
+        self._forget(stream_id)
         self._events.append((EV_RESET, stream_id, _U32.unpack_from(payload)[0], None))
+
+    def _forget(self, stream_id: int) -> None:
+        st = self._streams.pop(stream_id)
+        self.window_budget += st.window - self.window  # growth goes back to the budget
+        if st.unreleased:  # received, never handed over: the session gets it back
+            self._credit_session(st.unreleased)
+
+    def _credit_session(self, nbytes: int) -> None:
+        credit = self._session_credit + nbytes
+        if credit >= (self.session_window >> 2):
+            self._recv_credit += credit
+            self._session_credit = 0
+            self._send_frame(FRAME_WINDOW_UPDATE, 0, 0, _U32.pack(credit))
+        else:
+            self._session_credit = credit
 
     def _handle_ping(self, flags: int, stream_id: int, payload: memoryview) -> None:
         if stream_id != 0 or len(payload) != 8:
@@ -338,11 +407,21 @@ class Session:
         return views
 
     def send_window(self, stream_id: int) -> int:
-        """Bytes that may be sent on the stream now (0 when closed or unknown)."""
+        """Bytes that may be sent on the stream now (0 when closed or unknown).
+
+        When it is 0 while the stream is open, wait for ``EV_WINDOW`` on the
+        stream, or on stream 0 when ``session_blocked()`` says the session
+        window is what is used up.
+        """
         st = self._streams.get(stream_id)
         if st is None or st.local_fin:
             return 0
-        return st.send_window
+        window = st.send_window
+        return window if window < self._send_credit else self._send_credit
+
+    def session_blocked(self) -> bool:
+        """True when the session window (all streams) has no credit left."""
+        return self._send_credit <= 0
 
     def reserve(self, stream_id: int) -> memoryview | None:
         """Return a view to read at most one frame of the stream's data into.
@@ -352,9 +431,13 @@ class Session:
         (closed, reset, or no credit left: wait for ``EV_WINDOW``).
         """
         st = self._streams.get(stream_id)
-        if st is None or st.local_fin or st.send_window <= 0:
+        if st is None or st.local_fin:
             return None
         n = st.send_window
+        if n > self._send_credit:
+            n = self._send_credit
+        if n <= 0:
+            return None
         if n > self.send_max_frame:
             n = self.send_max_frame
         out = self._out
@@ -368,9 +451,11 @@ class Session:
         """Send the *nbytes* read into the view of the last ``reserve()``."""
         st = self._streams[stream_id]
         pos = self._out_pos
-        pack_header(self._out, pos, FRAME_DATA, 0, stream_id, nbytes)
+        window = st.send_window - nbytes
+        pack_header(self._out, pos, FRAME_DATA, FLAG_BLOCKED if window <= 0 else 0, stream_id, nbytes)
         self._out_pos = pos + HEADER_SIZE + nbytes
-        st.send_window -= nbytes
+        st.send_window = window
+        self._send_credit -= nbytes
         self.bytes_sent += nbytes
 
     def send_data(self, stream_id: int, data: bytes | memoryview) -> int:
@@ -396,28 +481,67 @@ class Session:
         st.local_fin = True
         self._send_frame(FRAME_DATA, FLAG_FIN, stream_id, b"")
         if st.remote_fin:
-            del self._streams[stream_id]
+            self._forget(stream_id)
 
     def send_reset(self, stream_id: int, code: int) -> None:
         """Abort the stream both ways with reset *code* (``RESET_*``)."""
-        if self._streams.pop(stream_id, None) is not None:
+        if stream_id in self._streams:
+            self._forget(stream_id)
             self._send_frame(FRAME_RESET, 0, stream_id, _U32.pack(code))
 
     def consumed(self, stream_id: int, nbytes: int) -> None:
         """Tell the session that *nbytes* of received data left our buffers.
 
-        Credit goes back to the peer in batches of half a window.
+        Credit goes back to the peer in batches of half a window, with the
+        window's growth when the peer was blocked by it (§4.2.1).
         """
         st = self._streams.get(stream_id)
-        if st is None or st.remote_fin:
+        if st is None:  # forgotten: its bytes were credited then
+            return
+        if nbytes > st.unconsumed:
+            nbytes = st.unconsumed
+        unconsumed = st.unconsumed - nbytes
+        st.unconsumed = unconsumed
+        if st.unreleased > unconsumed:
+            self._credit_session(st.unreleased - unconsumed)
+            st.unreleased = unconsumed
+        if st.remote_fin:
             return
         credit = st.credit + nbytes
-        if credit >= (self.window >> 1):
+        if credit >= (st.window >> 1):
+            if st.peer_blocked and unconsumed <= 0:
+                st.peer_blocked = False
+                if st.window < self.max_window:
+                    grow = st.window
+                    if grow > self.max_window - st.window:
+                        grow = self.max_window - st.window
+                    if grow > self.window_budget:
+                        grow = self.window_budget
+                    if grow > 0:
+                        st.window += grow
+                        self.window_budget -= grow
+                        credit += grow
             st.recv_window += credit
             st.credit = 0
             self._send_frame(FRAME_WINDOW_UPDATE, 0, stream_id, _U32.pack(credit))
         else:
             st.credit = credit
+
+    def released(self, stream_id: int, nbytes: int) -> None:
+        """Tell the session that *nbytes* of received data went to the socket's
+        buffer but have not left it (the socket is above its high-water mark).
+
+        The session window gets them back now; the stream window only with
+        ``consumed()``, once they leave.
+        """
+        st = self._streams.get(stream_id)
+        if st is None:
+            return
+        if nbytes > st.unreleased:
+            nbytes = st.unreleased
+        if nbytes > 0:
+            st.unreleased -= nbytes
+            self._credit_session(nbytes)
 
     def open_stream(self, tunnel_id: int, info: bytes = b"") -> int:
         """Open a stream for *tunnel_id* and return its id.

@@ -65,7 +65,8 @@ class SessionProtocol(asyncio.BufferedProtocol):
                                ping_interval=ping_interval, ping_timeout=ping_timeout, now=self.loop.time(),
                                buffer_size=buffer_size)
         self.streams: dict[int, StreamProtocol] = {}
-        self.paused_streams: set[StreamProtocol] = set()
+        self.paused_streams: set[StreamProtocol] = set()  # waiting for the tunnel to drain
+        self.session_blocked: set[StreamProtocol] = set()  # waiting for session credit
         self.transport: asyncio.Transport | None = None
         self.write_paused = False
         self.closed = asyncio.get_running_loop().create_future()
@@ -115,6 +116,7 @@ class SessionProtocol(asyncio.BufferedProtocol):
         for st in streams:
             st.deliver_reset()
         self.paused_streams.clear()
+        self.session_blocked.clear()
         self.session_closed()
         if not self.closed.done():
             self.closed.set_result(self.close_reason)
@@ -149,6 +151,11 @@ class SessionProtocol(asyncio.BufferedProtocol):
                 run = []
                 run_id = 0
             if kind == EV_WINDOW:
+                if stream_id == 0:  # session credit is back: wake every waiting stream
+                    blocked, self.session_blocked = self.session_blocked, set()
+                    for st in blocked:
+                        st.window_opened()
+                    continue
                 st = streams.get(stream_id)
                 if st is not None:
                     st.window_opened()

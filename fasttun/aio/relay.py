@@ -117,7 +117,7 @@ class StreamProtocol(asyncio.BufferedProtocol):
         owner = self.owner
         owner.schedule_flush()
         if session.send_window(self.stream_id) <= 0:
-            self._pause()
+            self._wait_credit()
         elif owner.write_paused:
             self._pause()
             owner.paused_streams.add(self)
@@ -127,7 +127,14 @@ class StreamProtocol(asyncio.BufferedProtocol):
         if self._pending is None:
             self._pending = []
         self._pending.append(data)
+        self._wait_credit()
+
+    def _wait_credit(self) -> None:
+        # Stop reading until EV_WINDOW: on this stream, or on stream 0 when
+        # the session window is what ran out.
         self._pause()
+        if self.session.session_blocked():
+            self.owner.session_blocked.add(self)
 
     def eof_received(self) -> bool:
         self._eof_in = True
@@ -148,6 +155,7 @@ class StreamProtocol(asyncio.BufferedProtocol):
                 self.session.send_reset(self.stream_id, RESET_CANCEL)
                 owner.schedule_flush()
         owner.paused_streams.discard(self)
+        owner.session_blocked.discard(self)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -173,6 +181,7 @@ class StreamProtocol(asyncio.BufferedProtocol):
         transport.write(data)
         if self._write_paused:  # set by write() itself above the high-water mark
             self._withheld += len(data)
+            self.session.released(self.stream_id, len(data))
         else:
             self.session.consumed(self.stream_id, len(data))
 
@@ -193,6 +202,7 @@ class StreamProtocol(asyncio.BufferedProtocol):
         n = sum(map(len, payloads))
         if self._write_paused:
             self._withheld += n
+            self.session.released(self.stream_id, n)
         else:
             self.session.consumed(self.stream_id, n)
 
@@ -225,7 +235,10 @@ class StreamProtocol(asyncio.BufferedProtocol):
             sent = self.session.send_data(self.stream_id, data)
             self._pending = [data[sent:]] if sent < len(data) else None
             self.owner.schedule_flush()
-            if self._pending is None and self._eof_in:
+            if self._pending is not None:
+                self._wait_credit()
+                return
+            if self._eof_in:
                 self._eof_in = False
                 self.eof_received()
         self._check_window()
@@ -242,6 +255,8 @@ class StreamProtocol(asyncio.BufferedProtocol):
         elif self.owner.write_paused:
             self._pause()
             self.owner.paused_streams.add(self)
+        else:
+            self._wait_credit()
 
     def _pause(self) -> None:
         if self._reading and self.transport is not None and not self._closed:

@@ -172,3 +172,77 @@ def test_many_streams_interleaved(pair):
         if kind == C.EV_DATA:
             received.setdefault(sid, bytearray()).extend(a)
     assert all(bytes(received[sid]) == bytes([i]) * (1000 + i) for i, sid in enumerate(sids))
+
+
+def test_window_grows_when_sender_blocked_and_reader_keeps_up(pair):
+    client, server = pair
+    sid = server.open_stream(1)
+    pump(server, client)
+    window = C.INITIAL_WINDOW
+    for _ in range(3):
+        assert server.send_data(sid, b"x" * (window + 1)) == window  # uses it all: BLOCKED
+        for kind, s, a, _ in pump(server, client):
+            if kind == C.EV_DATA:
+                client.consumed(s, len(a))
+        pump(client, server)
+        window *= 2
+        assert server.send_window(sid) == window  # credit back, doubled
+
+
+def test_window_does_not_grow_for_a_slow_reader(pair):
+    client, server = pair
+    sid = server.open_stream(1)
+    pump(server, client)
+    assert server.send_data(sid, b"x" * (C.INITIAL_WINDOW + 1)) == C.INITIAL_WINDOW
+    pump(server, client)
+    client.consumed(sid, C.INITIAL_WINDOW // 2)  # half delivered, half still held
+    pump(client, server)
+    assert server.send_window(sid) == C.INITIAL_WINDOW // 2  # no growth
+
+
+def test_window_growth_is_capped(Session):
+    client = Session(True, max_window=C.INITIAL_WINDOW * 2, window_budget=1 << 30)
+    server = Session(False)
+    pump(client, server), pump(server, client)
+    sid = server.open_stream(1)
+    pump(server, client)
+    for _ in range(4):
+        sent = server.send_data(sid, b"x" * (8 << 20))
+        for kind, s, a, _ in pump(server, client):
+            if kind == C.EV_DATA:
+                client.consumed(s, len(a))
+        pump(client, server)
+    assert sent == C.INITIAL_WINDOW * 2 and server.send_window(sid) == C.INITIAL_WINDOW * 2
+
+
+def test_session_window_bounds_all_streams(Session):
+    client, server = Session(True, session_window=1 << 20), Session(False, session_window=1 << 20)
+    pump(client, server), pump(server, client)
+    sids = [server.open_stream(1) for _ in range(8)]
+    pump(server, client)
+    sent = sum(server.send_data(sid, b"x" * C.INITIAL_WINDOW) for sid in sids)
+    assert sent == 1 << 20 and server.session_blocked()
+    assert server.send_window(sids[-1]) == 0 and server.reserve(sids[-1]) is None
+    events = pump(server, client)
+    # a stalled stream only *released* its bytes (they sit in its socket's buffer)
+    for kind, sid, a, _ in events:
+        if kind == C.EV_DATA:
+            client.released(sid, len(a))
+    assert pump(client, server) == [(C.EV_WINDOW, 0, 1 << 18, None)]  # credit comes in quarters
+    assert not server.session_blocked() and server._send_credit == 1 << 20
+    assert server.send_window(sids[0]) == 0  # its own window is still used up
+
+
+def test_session_credit_for_reset_stream(Session):
+    client, server = Session(True, session_window=1 << 20), Session(False, session_window=1 << 20)
+    pump(client, server), pump(server, client)
+    sids = [server.open_stream(1) for _ in range(4)]
+    pump(server, client)
+    for sid in sids:
+        server.send_data(sid, b"x" * C.INITIAL_WINDOW)
+    pump(server, client)  # nothing consumed
+    for sid in sids:
+        client.send_reset(sid, C.RESET_CANCEL)  # undelivered bytes go back to the session
+    assert server.session_blocked()
+    events = pump(client, server)
+    assert (C.EV_WINDOW, 0, 1 << 18, None) in events and server._send_credit == 1 << 20

@@ -30,7 +30,7 @@ def run(Session, frames):
 
 
 payload = st.one_of(st.binary(max_size=40), st.sampled_from([b"\0\0\0\1", b"\0\0\0\0\0\0\0\1", b"\0\0\0\5ab"]))
-frame = st.builds(encode_frame, st.integers(0, 6), st.sampled_from([0, 1, 2, 3]), st.integers(0, 9), payload)
+frame = st.builds(encode_frame, st.integers(0, 6), st.sampled_from([0, 1, 2, 3, 4, 5]), st.integers(0, 9), payload)
 
 
 @settings(max_examples=300, deadline=None)
