@@ -46,7 +46,8 @@ INITIAL_WINDOW = 262144  # per-stream credit at open, each direction
 MAX_WINDOW = (1 << 31) - 1
 SESSION_WINDOW = 16 << 20  # credit of all streams together, each direction
 MAX_STREAM_WINDOW = 16 << 20  # a stream's receive window grows up to this
-SESSION_WINDOW_BUDGET = 64 << 20  # growth beyond INITIAL_WINDOW, all streams together
+RECEIVE_BUDGET = 32 << 20  # sum of the receive windows of all streams of a session
+MIN_WINDOW = 16384  # a stream's window is never shrunk below this
 
 # docs/spec.md §7 "Go-away codes".
 GO_AWAY_NORMAL = 0

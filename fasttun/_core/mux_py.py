@@ -38,9 +38,16 @@ Window growth (§4.2.1): a sender marks the DATA frame that uses up its window
 with BLOCKED.  When the receiver has delivered every byte it received on
 that stream (its reader keeps up, so the window is what limits the stream),
 it doubles the stream's window with its next WINDOW_UPDATE, up to
-``max_window`` per stream and ``window_budget`` of growth per session.  The
-window thus grows to the bandwidth-delay product of the path while a stalled
-reader (which delivers nothing) never grows it.
+``max_window`` per stream.  The window thus grows to the bandwidth-delay
+product of the path while a stalled reader (which delivers nothing) never
+grows it.
+
+Receive budget (§4.2.2): the receive windows of all streams of a session add
+up to at most ``receive_budget`` bytes, which bounds what the streams' socket
+buffers can hold.  Growth stops at the budget, and while the sum is above it
+(many streams opened at once, each with the initial window) each stream's
+window is shrunk, by returning less credit, towards its fair share
+(``receive_budget / streams``, at least ``MIN_WINDOW``).
 
 Liveness (§4.5): ``handle_timer(now)`` sends a PING every ``ping_interval``
 seconds and reports ``EV_TIMEOUT`` once nothing has arrived for
@@ -86,8 +93,9 @@ from .consts import (
     MAX_WINDOW,
     PREAMBLE,
     RESET_LIMIT,
+    MIN_WINDOW,
+    RECEIVE_BUDGET,
     SESSION_WINDOW,
-    SESSION_WINDOW_BUDGET,
 )
 
 if __name__.rpartition(".")[2] == "mux_c":  # compiled: use the compiled leaves
@@ -137,14 +145,14 @@ class Session:
         pool: buffer pool for outgoing frames (shared by sessions of a loop).
         buffer_size: size of the receive buffer and of each outgoing buffer.
         max_window: largest receive window one stream can grow to.
-        window_budget: total growth of receive windows allowed in the session.
+        receive_budget: most bytes the receive windows of all streams add up to.
         session_window: window of all streams together, each direction.
     """
 
     def __init__(self, client: bool, window: int = INITIAL_WINDOW, max_frame: int = DEFAULT_MAX_FRAME,
                  max_streams: int = 65536, ping_interval: float = 5.0, ping_timeout: float = 15.0,
                  now: float = 0.0, pool: BufferPool | None = None, buffer_size: int = OUT_BUFFER_SIZE,
-                 max_window: int = MAX_STREAM_WINDOW, window_budget: int = SESSION_WINDOW_BUDGET,
+                 max_window: int = MAX_STREAM_WINDOW, receive_budget: int = RECEIVE_BUDGET,
                  session_window: int = SESSION_WINDOW) -> None:
         self.client = client
         self.session_window = session_window  # must equal the peer's (§4.2)
@@ -153,7 +161,8 @@ class Session:
         self._session_credit = 0  # delivered bytes not yet returned on stream 0
         self.window = window
         self.max_window = max_window
-        self.window_budget = window_budget  # growth still allowed, all streams together
+        self.receive_budget = receive_budget
+        self._windows = 0  # sum of the receive windows of the open streams
         self.max_frame = max_frame
         self.send_max_frame = DEFAULT_MAX_FRAME
         self.max_streams = max_streams
@@ -313,6 +322,7 @@ class Session:
             self._send_frame(FRAME_RESET, 0, stream_id, _U32.pack(RESET_LIMIT))
             return
         self._streams[stream_id] = Stream(stream_id, self.window)
+        self._windows += self.window
         self.streams_opened += 1
         tunnel_id = _U32.unpack_from(payload)[0]
         self._events.append((EV_OPEN, stream_id, tunnel_id, bytes(payload[4:])))
@@ -328,7 +338,7 @@ class Session:
 
     def _forget(self, stream_id: int) -> None:
         st = self._streams.pop(stream_id)
-        self.window_budget += st.window - self.window  # growth goes back to the budget
+        self._windows -= st.window
         if st.unreleased:  # received, never handed over: the session gets it back
             self._credit_session(st.unreleased)
 
@@ -508,19 +518,33 @@ class Session:
         if st.remote_fin:
             return
         credit = st.credit + nbytes
+        if self._windows > self.receive_budget and st.window > MIN_WINDOW:
+            # Over budget: keep part of the credit, shrinking the window
+            # towards this stream's fair share (§4.2.2).
+            fair = self.receive_budget // len(self._streams)
+            if fair < MIN_WINDOW:
+                fair = MIN_WINDOW
+            shrink = st.window - fair
+            if shrink > credit:
+                shrink = credit
+            if shrink > self._windows - self.receive_budget:
+                shrink = self._windows - self.receive_budget
+            if shrink > 0:
+                st.window -= shrink
+                self._windows -= shrink
+                credit -= shrink
         if credit >= (st.window >> 1):
             if st.peer_blocked and unconsumed <= 0:
                 st.peer_blocked = False
-                if st.window < self.max_window:
-                    grow = st.window
-                    if grow > self.max_window - st.window:
-                        grow = self.max_window - st.window
-                    if grow > self.window_budget:
-                        grow = self.window_budget
-                    if grow > 0:
-                        st.window += grow
-                        self.window_budget -= grow
-                        credit += grow
+                grow = st.window
+                if grow > self.max_window - st.window:
+                    grow = self.max_window - st.window
+                if grow > self.receive_budget - self._windows:
+                    grow = self.receive_budget - self._windows
+                if grow > 0:
+                    st.window += grow
+                    self._windows += grow
+                    credit += grow
             st.recv_window += credit
             st.credit = 0
             self._send_frame(FRAME_WINDOW_UPDATE, 0, stream_id, _U32.pack(credit))
@@ -554,6 +578,7 @@ class Session:
         stream_id = self._next_id
         self._next_id += 2
         self._streams[stream_id] = Stream(stream_id, self.window)
+        self._windows += self.window
         self.streams_opened += 1
         self._send_frame(FRAME_OPEN, 0, stream_id, _U32.pack(tunnel_id) + info)
         return stream_id

@@ -201,7 +201,7 @@ def test_window_does_not_grow_for_a_slow_reader(pair):
 
 
 def test_window_growth_is_capped(Session):
-    client = Session(True, max_window=C.INITIAL_WINDOW * 2, window_budget=1 << 30)
+    client = Session(True, max_window=C.INITIAL_WINDOW * 2, receive_budget=1 << 30)
     server = Session(False)
     pump(client, server), pump(server, client)
     sid = server.open_stream(1)
@@ -246,3 +246,21 @@ def test_session_credit_for_reset_stream(Session):
     assert server.session_blocked()
     events = pump(client, server)
     assert (C.EV_WINDOW, 0, 1 << 18, None) in events and server._send_credit == 1 << 20
+
+
+def test_windows_shrink_to_fair_share_over_budget(Session):
+    budget = 1 << 20
+    client = Session(True, receive_budget=budget)
+    server = Session(False)
+    pump(client, server), pump(server, client)
+    sids = [server.open_stream(1) for _ in range(16)]  # 16 x 256 KiB = 4 MiB of windows
+    pump(server, client)
+    for _ in range(3):
+        for sid in sids:
+            server.send_data(sid, b"x" * C.INITIAL_WINDOW)
+        for kind, sid, a, _ in pump(server, client):
+            if kind == C.EV_DATA:
+                client.consumed(sid, len(a))
+        pump(client, server)
+    assert client._windows <= budget
+    assert all(server.send_window(sid) <= budget // 16 for sid in sids)
