@@ -33,6 +33,11 @@ __all__ = ["StreamProtocol", "abort_with_rst"]
 _LINGER_RST = struct.pack("ii", 1, 0)
 # Local transports pause us above this; credit is withheld meanwhile.
 WRITE_HIGH_WATER = 262144
+# Bytes read without credit, held per stream until credit returns.
+SCRATCH_SIZE = 1024
+# Payloads smaller than this are copied rather than lent: a lent memoryview
+# pins the whole receive buffer (256 KiB) until the socket sends it.
+LEND_MIN = 4096
 
 
 def abort_with_rst(transport: asyncio.BaseTransport) -> None:
@@ -93,7 +98,9 @@ class StreamProtocol(asyncio.BufferedProtocol):
         if self._eof_out:
             self._eof_out = False
             self.deliver_fin()
-        self._check_window()
+        # Not now: uvloop starts reading after connection_made returns, which
+        # would undo a pause_reading() made here.
+        self.owner.loop.call_soon(self._check_window)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         view = self.session.reserve(self.stream_id)
@@ -101,7 +108,9 @@ class StreamProtocol(asyncio.BufferedProtocol):
             # No credit (or the stream is gone): read into a scratch buffer,
             # stop reading, and keep what arrived for when credit returns.
             if self._scratch is None:
-                self._scratch = memoryview(bytearray(65536))
+                # Small: it only has to notice that credit ran out; what it
+                # reads is held until credit returns.
+                self._scratch = memoryview(bytearray(SCRATCH_SIZE))
             self._into_scratch = True
             return self._scratch
         self._into_scratch = False
@@ -178,6 +187,10 @@ class StreamProtocol(asyncio.BufferedProtocol):
             return
         if self._closed:
             return
+        if len(data) < LEND_MIN or transport.get_write_buffer_size():
+            # A socket with a backlog keeps what it is given for a while:
+            # give it a copy, so that it does not pin the receive buffer.
+            data = bytes(data)
         transport.write(data)
         if self._write_paused:  # set by write() itself above the high-water mark
             self._withheld += len(data)
@@ -198,8 +211,10 @@ class StreamProtocol(asyncio.BufferedProtocol):
             return
         if self._closed:
             return
-        transport.writelines(payloads)
         n = sum(map(len, payloads))
+        if n < LEND_MIN or transport.get_write_buffer_size():
+            payloads = [b"".join(payloads)]
+        transport.writelines(payloads)
         if self._write_paused:
             self._withheld += n
             self.session.released(self.stream_id, n)
