@@ -48,6 +48,15 @@ class Tunnel:
         self.remote_host = client.config.server_host
         self.tunnel_id = 0
         self.closed = False
+        self.addresses: list | None = None  # the local service's addresses, resolved once
+
+    async def resolve(self, loop: asyncio.AbstractEventLoop) -> list:
+        """Resolve the local service's host; the result is kept until a dial fails."""
+        infos = await loop.getaddrinfo(self.local_host, self.local_port, type=socket.SOCK_STREAM)
+        if not infos:
+            raise OSError(f"cannot resolve {self.local_host}")
+        self.addresses = [(family, sockaddr[:2]) for family, _, _, _, sockaddr in infos]
+        return self.addresses
 
     @property
     def public_address(self) -> str:
@@ -153,7 +162,16 @@ class ServerSession(SessionProtocol):
 
     async def _dial(self, st: StreamProtocol, tunnel: Tunnel, info: bytes) -> None:
         try:
-            await self.loop.create_connection(lambda: st, tunnel.local_host, tunnel.local_port)
+            addrs = tunnel.addresses or await tunnel.resolve(self.loop)
+            for i, (family, addr) in enumerate(addrs):
+                try:
+                    # A numeric address: no getaddrinfo (a thread) per connection.
+                    await self.loop.create_connection(lambda: st, addr[0], addr[1], family=family)
+                    break
+                except OSError:
+                    if i == len(addrs) - 1:
+                        tunnel.addresses = None  # resolve again next time
+                        raise
         except OSError as exc:
             log.warning("%s: cannot reach %s for %s: %s", tunnel.public_address, tunnel.local_address,
                         info.decode(errors="replace") or "a public connection", exc.strerror or exc)

@@ -76,13 +76,8 @@ class StreamProtocol(asyncio.BufferedProtocol):
         if self._closed:  # client side: the stream was reset while we dialled
             abort_with_rst(transport)
             return
+        # (asyncio and uvloop set TCP_NODELAY on TCP transports themselves.)
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)  # type: ignore[attr-defined]
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
         if not self.stream_id:  # server: a public connection opens a stream
             if not self.owner.accept_public(self):
                 self._closed = True
