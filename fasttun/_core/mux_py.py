@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The multiplexer state machine: one ``Session`` per tunnel connection.
 
 This file is the specification of the mux: it runs as plain Python
