@@ -40,7 +40,7 @@ FLAG_ACK = 0x02  # PING: this is the answer to a ping
 FLAG_BLOCKED = 0x04  # DATA: this frame used up the sender's window
 
 # docs/spec.md §6 "Limits": sizes.
-DEFAULT_MAX_FRAME = 65536  # largest payload a peer may send
+DEFAULT_MAX_FRAME = 262144  # largest payload a peer may send (256 KiB)
 MAX_FRAME_LIMIT = 1 << 24  # no configuration may exceed this
 INITIAL_WINDOW = 262144  # per-stream credit at open, each direction
 MAX_WINDOW = (1 << 31) - 1

@@ -66,7 +66,7 @@ cdef class FrameDecoder:
     cdef public int peer_version
     cdef public Py_ssize_t frames_received
 
-    def __cinit__(self, Py_ssize_t max_frame=65536, BufferPool pool=None, bint expect_preamble=True,
+    def __cinit__(self, Py_ssize_t max_frame=262144, BufferPool pool=None, bint expect_preamble=True,
                   Py_ssize_t buffer_size=262144):
         cdef Py_ssize_t size = max(buffer_size, 2 * (HEADER_SIZE + max_frame))
         self.max_frame = max_frame

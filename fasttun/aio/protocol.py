@@ -29,6 +29,7 @@ from .._core.consts import (
     GO_AWAY_INTERNAL_ERROR,
     GO_AWAY_NAMES,
 )
+from .._core.consts import DEFAULT_MAX_FRAME
 from ..exceptions import ProtocolError
 from .relay import StreamProtocol
 
@@ -59,7 +60,7 @@ class SessionProtocol(asyncio.BufferedProtocol):
     """Adapter between one tunnel connection and its ``Session``."""
 
     def __init__(self, *, client: bool, ping_interval: float, ping_timeout: float,
-                 max_streams: int = 65536, max_frame: int = 65536, buffer_size: int = 262144) -> None:
+                 max_streams: int = 65536, max_frame: int = DEFAULT_MAX_FRAME, buffer_size: int = 262144) -> None:
         self.loop = asyncio.get_running_loop()
         self.session = Session(client, max_frame=max_frame, max_streams=max_streams,
                                ping_interval=ping_interval, ping_timeout=ping_timeout, now=self.loop.time(),

@@ -36,7 +36,7 @@ WRITE_HIGH_WATER = 262144
 # Bytes read without credit, held per stream until credit returns.
 SCRATCH_SIZE = 1024
 # Payloads smaller than this are copied rather than lent: a lent memoryview
-# pins the whole receive buffer (256 KiB) until the socket sends it.
+# pins the whole receive buffer (512 KiB) until the socket sends it.
 LEND_MIN = 4096
 
 

@@ -26,7 +26,7 @@ def frames_of(frames):
 
 def test_roundtrip_all_sizes(Decoder):
     d = Decoder()
-    sizes = [0, 1, 12, 4096, 65535, 65536]
+    sizes = [0, 1, 12, 4096, 65535, 65536, C.DEFAULT_MAX_FRAME]
     wire = C.PREAMBLE + b"".join(encode_frame(C.FRAME_DATA, 0, 1, bytes([n % 251]) * n) for n in sizes)
     got = frames_of(d.receive_data(wire))
     assert [len(p) for *_, p in got] == sizes
@@ -45,7 +45,7 @@ def test_byte_by_byte(Decoder):
 def test_oversized_frame(Decoder):
     d = Decoder()
     with pytest.raises(ProtocolError, match="exceeds the maximum"):
-        d.receive_data(C.PREAMBLE + encode_frame(C.FRAME_DATA, 0, 1, b"") [:8] + (70000).to_bytes(4, "big"))
+        d.receive_data(C.PREAMBLE + encode_frame(C.FRAME_DATA, 0, 1, b"") [:8] + (C.DEFAULT_MAX_FRAME + 1).to_bytes(4, "big"))
 
 
 def test_unknown_type(Decoder):
