@@ -90,15 +90,15 @@ def test_concurrent(benchmark, capsys, tunnel):
     assert result["tunnel_errors"] == 0
 
 
-def test_idle_memory(benchmark, capsys, tunnel):
-    """Tunnel memory per idle open stream, KiB."""
-    _, public, pids = tunnel
+def test_idle_memory(benchmark, capsys):
+    """Tunnel memory per idle open stream, KiB (on a fresh tunnel: memory freed
+    by earlier tests would hide the growth)."""
     result = {}
+    with e2e.setup() as (_, public, pids):
+        def run():
+            result["KiB_per_stream"] = e2e.idle_kib_per_stream(public, IDLE, pids)
 
-    def run():
-        result["KiB_per_stream"] = e2e.idle_kib_per_stream(public, IDLE, pids)
-
-    benchmark.pedantic(run, rounds=1, iterations=1)
+        benchmark.pedantic(run, rounds=1, iterations=1)
     record(benchmark, capsys, "idle", **result)
 
 
