@@ -32,6 +32,7 @@ from .config import (
     parse_route,
 )
 from .exceptions import ConfigError, FasttunError
+from .transports import tls
 
 __all__ = ["main", "build_parser"]
 
@@ -86,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--token", metavar="TOKEN", default=os.environ.get("FASTTUN_TOKEN"),
                    help="secret clients must know (env FASTTUN_TOKEN); generated and printed when absent")
     s.add_argument("--no-auth", action="store_true", help="accept every client, without a token")
+    s.add_argument("--no-tls", action="store_true",
+                   help="plain TCP for tunnel connections (loopback, or behind a TLS terminator); "
+                        "clients must say --no-tls too")
+    s.add_argument("--cert", metavar="FILE", help="PEM certificate (chain) to present instead of the self-signed one")
+    s.add_argument("--key", metavar="FILE", help="PEM private key of --cert")
+    s.add_argument("--state-dir", metavar="DIR",
+                   help="where the self-signed certificate is kept (default $XDG_STATE_HOME/fasttun "
+                        "or ~/.local/state/fasttun)")
     s.add_argument("--heartbeat-interval", type=float, default=5.0, metavar="SECONDS",
                    help="seconds between heartbeats, both ways (default 5)")
     s.add_argument("--heartbeat-timeout", type=float, default=None, metavar="SECONDS",
@@ -106,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-r", "--route", action="append", default=[], metavar="LOCAL-REMOTE",
                    help="also expose LOCAL (PORT or HOST:PORT) on public port REMOTE (0: server-assigned); "
                         "repeatable, e.g. -r localhost:8080-8080")
+    e.add_argument("--fingerprint", metavar="SHA256",
+                   help="pin the server's certificate to this SHA-256 (as fasttun serve prints it)")
+    e.add_argument("--ca", metavar="FILE",
+                   help="verify the server's certificate with this CA bundle ('system': the system's store)")
+    e.add_argument("--no-tls", action="store_true", help="plain TCP (only with a server started with --no-tls)")
     e.add_argument("--no-reconnect", action="store_true",
                    help="exit when the server is lost instead of reconnecting with backoff (1 s doubling to 30 s)")
     _common(e)
@@ -154,7 +168,8 @@ def _serve_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
     cfg = ServerConfig(listen_host=host, listen_port=port, public_host=args.public_host,
                        ports=parse_ports(args.ports), token=token, auth=not args.no_auth,
                        ping_interval=args.heartbeat_interval, ping_timeout=timeout,
-                       buffer_size=args.buffer_size * 1024)
+                       buffer_size=args.buffer_size * 1024, tls=not args.no_tls, cert=args.cert, key=args.key,
+                       state_dir=args.state_dir)
     return cfg.validate(), generated
 
 
@@ -170,15 +185,25 @@ async def _serve(args: argparse.Namespace) -> int:
     if ":" in shown:
         shown = f"[{shown}]"
     low, high = cfg.ports
-    print(f"fasttun {__version__} listening for clients on {host}:{port}; public ports {low}-{high}", flush=True)
+    inner = server._server
+    mode = "TLS" if cfg.tls else "plain TCP (--no-tls)"
+    print(f"fasttun {__version__} listening for clients on {host}:{port} ({mode}); public ports {low}-{high}",
+          flush=True)
+    if inner.fingerprint:
+        kind = "self-signed, kept in the state directory" if inner.self_signed else "from --cert"
+        print(f"certificate SHA-256 ({kind}): {inner.fingerprint}", flush=True)
+    command = f"fasttun expose 3000 --server {shown}:{port}"
     if cfg.auth:
         if generated:
             print(f"token (generated): {cfg.token}", flush=True)
-        print(f"expose a local port with:  fasttun expose 3000 --server {shown}:{port} --token {cfg.token}",
-              flush=True)
+        command += f" --token {cfg.token}"
     else:
         print("WARNING: --no-auth: any client may open ports", flush=True)
-        print(f"expose a local port with:  fasttun expose 3000 --server {shown}:{port}", flush=True)
+    if not cfg.tls:
+        command += " --no-tls"
+    elif inner.self_signed:
+        command += f" --fingerprint {inner.fingerprint}"
+    print(f"expose a local port with:  {command}", flush=True)
     try:
         name = await _wait_signal()
     finally:
@@ -202,8 +227,11 @@ def _client_config(args: argparse.Namespace) -> ClientConfig:
     routes.extend(parse_route(r) for r in args.route)
     if not routes:
         raise ConfigError("nothing to expose: give LOCAL (e.g. 3000) or -r LOCAL-REMOTE")
+    if args.fingerprint:
+        tls.normalize_fingerprint(args.fingerprint)  # a clear error now, not at connect time
     cfg = ClientConfig(server_host=host, server_port=port, token=args.token, routes=tuple(routes),
-                       reconnect=not args.no_reconnect, buffer_size=args.buffer_size * 1024)
+                       reconnect=not args.no_reconnect, buffer_size=args.buffer_size * 1024,
+                       tls=not args.no_tls, fingerprint=args.fingerprint, ca=args.ca)
     return cfg.validate()
 
 

@@ -41,6 +41,14 @@ class ServerConfig:
     """Streams one client may have open at once."""
     buffer_size: int = DEFAULT_BUFFER_KIB * 1024
     """Size of the I/O buffers of a tunnel connection, in bytes."""
+    tls: bool = True
+    """Encrypt tunnel connections (TLS 1.3); False only with ``--no-tls``."""
+    cert: str | None = None
+    """PEM certificate (chain) to present; a self-signed one when None."""
+    key: str | None = None
+    """PEM private key of ``cert``."""
+    state_dir: str | None = None
+    """Where the self-signed certificate is kept (default ~/.local/state/fasttun)."""
 
     def validate(self) -> "ServerConfig":
         """Return self, or raise ConfigError naming the bad value."""
@@ -52,6 +60,10 @@ class ServerConfig:
             raise ConfigError("a token is required (or --no-auth to accept every client)")
         _check_timing(self.ping_interval, self.ping_timeout)
         _check_buffer(self.buffer_size)
+        if bool(self.cert) != bool(self.key):
+            raise ConfigError("--cert and --key go together")
+        if self.cert and not self.tls:
+            raise ConfigError("--cert/--key make no sense with --no-tls")
         return self
 
     def replace(self, **changes: object) -> "ServerConfig":
@@ -93,6 +105,13 @@ class ClientConfig:
     """Seconds to reach and authenticate with the server."""
     buffer_size: int = DEFAULT_BUFFER_KIB * 1024
     """Size of the I/O buffers of the tunnel connection, in bytes."""
+    tls: bool = True
+    """Use TLS 1.3; False only with ``--no-tls`` (the server must agree)."""
+    fingerprint: str | None = None
+    """SHA-256 of the server's certificate to pin (64 hex digits)."""
+    ca: str | None = None
+    """CA bundle to verify the server's certificate with (else the system's,
+    when neither this nor a fingerprint is given the token proves the server)."""
 
     def validate(self) -> "ClientConfig":
         """Return self, or raise ConfigError naming the bad value."""
@@ -103,6 +122,8 @@ class ClientConfig:
         if self.backoff_min <= 0 or self.backoff_max < self.backoff_min:
             raise ConfigError("backoff: want 0 < min <= max")
         _check_buffer(self.buffer_size)
+        if not self.tls and (self.fingerprint or self.ca):
+            raise ConfigError("--fingerprint/--ca make no sense with --no-tls")
         return self
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import tempfile
 
 import pytest
 
@@ -19,6 +20,10 @@ try:
     import uvloop
 except ImportError:  # pragma: no cover
     uvloop = None
+
+# Certificates the tests' servers create go to a temporary state directory,
+# never to the user's home (inherited by the CLI processes too).
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="fasttun-test-state-")
 
 # One scalable time unit (websockets' MS): raise FASTTUN_TEST_SLOWDOWN on slow machines.
 MS = 0.001 * float(os.environ.get("FASTTUN_TEST_SLOWDOWN", "1"))

@@ -10,9 +10,12 @@ auto-assigned port that is gone is replaced by another one).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import random
+import secrets
 import socket
+import ssl
 import time
 from typing import Callable
 
@@ -21,6 +24,7 @@ from .._version import __version__
 from ..config import ClientConfig
 from ..exceptions import AuthenticationError, ConnectError, FasttunError, ProtocolError, TunnelError
 from .protocol import SessionProtocol
+from ..transports import tls
 from .relay import StreamProtocol
 from .server import auth_mac
 
@@ -96,14 +100,31 @@ class ServerSession(SessionProtocol):
         self.requests: dict[int, asyncio.Future[dict]] = {}
         self._next_req = 1
         self.go_away_code: int | None = None
+        self.cnonce = secrets.token_bytes(32)
+        self.binding = b""
+        self.server_auth = True
 
     def on_control(self, msg: dict) -> None:
         op = msg.get("op")
         if op == "hello":
-            nonce = bytes.fromhex(str(msg.get("nonce", "")))
-            mac = auth_mac(self.client.config.token or "", nonce) if msg.get("auth", True) else ""
-            self.send_control({"op": "auth", "mac": mac, "client": f"fasttun/{__version__}"})
+            try:
+                nonce = bytes.fromhex(str(msg.get("nonce", "")))
+            except ValueError:
+                nonce = b""
+            self.server_auth = bool(msg.get("auth", True))
+            self.binding = tls.channel_binding(self.transport)
+            token = self.client.config.token or ""
+            mac = auth_mac(token, b"client", nonce, self.binding) if self.server_auth else ""
+            self.send_control({"op": "auth", "mac": mac, "cnonce": self.cnonce.hex(),
+                               "client": f"fasttun/{__version__}"})
         elif op == "welcome":
+            problem = self.client.verify_server(self, msg)
+            if problem:
+                if not self.ready.done():
+                    self.ready.set_exception(AuthenticationError(problem))
+                self.close_reason = problem
+                self.close(0, "client refused the server")
+                return
             interval = float(msg.get("ping_interval", 5.0))
             timeout = float(msg.get("ping_timeout", 15.0))
             self.session.set_keepalive(interval, timeout, self.loop.time())
@@ -134,7 +155,8 @@ class ServerSession(SessionProtocol):
 
     def session_closed(self) -> None:
         if not self.ready.done():
-            self.ready.set_exception(ConnectError(f"the server closed the connection ({self.close_reason})"))
+            hint = "" if self.client.config.tls else "; if the server uses TLS, drop --no-tls"
+            self.ready.set_exception(ConnectError(f"the server closed the connection ({self.close_reason}){hint}"))
         for fut in self.requests.values():
             if not fut.done():
                 fut.set_exception(ConnectError("connection to the server lost"))
@@ -194,6 +216,8 @@ class TunnelClient:
         self.bytes_in = 0
         self.bytes_out = 0
         self._closing = False
+        # A CA file, or the system store when nothing else verifies the server.
+        self._verified_by_ca = bool(config.tls and config.ca and not config.fingerprint)
         self._runner: asyncio.Task[None] | None = None
         self.failed: asyncio.Future[BaseException] | None = None
 
@@ -209,16 +233,51 @@ class TunnelClient:
         self.conn = await self._dial()
         self._runner = asyncio.ensure_future(self._keep())
 
+    def verify_server(self, conn: "ServerSession", welcome: dict) -> str:
+        """Return why the server is not trusted, or "" (docs/security.md)."""
+        cfg = self.config
+        if not cfg.tls:
+            return ""
+        if cfg.fingerprint:
+            got = tls.peer_fingerprint(conn.transport)
+            want = tls.normalize_fingerprint(cfg.fingerprint)
+            if got != want:
+                return (f"the server's certificate does not match --fingerprint: expected {want}, "
+                        f"the server presented {got}")
+            return ""
+        if self._verified_by_ca:
+            return ""
+        # Neither pinned nor CA-verified: the server must prove the token.
+        if not conn.server_auth:
+            return ("the server accepts any client (--no-auth), so it cannot prove a token: "
+                    "pass --fingerprint (printed by fasttun serve) or --ca")
+        proof = welcome.get("proof")
+        expected = auth_mac(cfg.token or "", b"server", conn.cnonce, conn.binding)
+        if not isinstance(proof, str) or not hmac.compare_digest(proof.encode(), expected.encode()):
+            return ("the server could not prove that it knows the token over this TLS session; "
+                    "it may not be the server you meant (pass --fingerprint to pin its certificate)")
+        return ""
+
     async def _dial(self) -> ServerSession:
         cfg = self.config
         loop = asyncio.get_running_loop()
         target = f"{cfg.server_host}:{cfg.server_port}"
+        ssl_ctx = None
+        if cfg.tls:
+            ssl_ctx = tls.client_context(ca=cfg.ca, verify=self._verified_by_ca)
         try:
             async with asyncio.timeout(cfg.connect_timeout):
-                transport, conn = await loop.create_connection(lambda: ServerSession(self), cfg.server_host,
-                                                               cfg.server_port)
+                transport, conn = await loop.create_connection(
+                    lambda: ServerSession(self), cfg.server_host, cfg.server_port, ssl=ssl_ctx,
+                    server_hostname=cfg.server_host if self._verified_by_ca else ("" if ssl_ctx else None))
         except TimeoutError:
             raise ConnectError(f"cannot reach the tunnel server at {target}: timed out") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise AuthenticationError(f"cannot verify the certificate of {target}: {exc.verify_message}; "
+                                      "pass --fingerprint (printed by fasttun serve) or --ca FILE") from None
+        except ssl.SSLError as exc:
+            raise ConnectError(f"TLS with {target} failed: {exc.reason or exc} "
+                               "(if the server runs with --no-tls, pass --no-tls too)") from None
         except OSError as exc:
             raise ConnectError(f"cannot reach the tunnel server at {target}: {exc.strerror or exc}") from None
         sock = transport.get_extra_info("socket")

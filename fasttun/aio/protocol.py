@@ -54,6 +54,8 @@ except ImportError:  # pragma: no cover - orjson is optional
 
 # Pause the streams feeding the tunnel connection above this many buffered bytes.
 TUNNEL_HIGH_WATER = 1 << 20
+# Seconds a closing tunnel connection may take to say goodbye before it is aborted.
+CLOSE_GRACE = 2.0
 
 
 class SessionProtocol(asyncio.BufferedProtocol):
@@ -244,7 +246,18 @@ class SessionProtocol(asyncio.BufferedProtocol):
         if code is not None:
             self.session.send_go_away(code, reason or GO_AWAY_NAMES.get(code, ""))
         self.flush()
-        self.transport.close()
+        transport = self.transport
+        if code == GO_AWAY_HEARTBEAT_TIMEOUT:
+            transport.abort()  # the peer is silent: a TLS goodbye would wait for it forever
+            return
+        transport.close()
+        # close() flushes and, over TLS, waits for the peer's close_notify; a
+        # peer that never answers must not keep the session (and its ports).
+        self.loop.call_later(CLOSE_GRACE, lambda: transport.is_closing() and self._abort_if_open(transport))
+
+    def _abort_if_open(self, transport: asyncio.Transport) -> None:
+        if not self.closed.done():
+            transport.abort()
 
     # -- time -------------------------------------------------------------------
     def rearm_timer(self) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from .._core.consts import GO_AWAY_AUTH_FAILED, GO_AWAY_PROTOCOL_ERROR, GO_AWAY_SHUTDOWN
 from .._version import __version__
 from ..config import ServerConfig
+from ..transports import tls
 from .protocol import SessionProtocol
 from .relay import StreamProtocol
 
@@ -30,9 +31,11 @@ __all__ = ["TunnelServer", "auth_mac"]
 log = logging.getLogger("fasttun")
 
 
-def auth_mac(token: str, nonce: bytes) -> str:
-    """The proof of the token a client sends: HMAC-SHA256(token, nonce), hex."""
-    return hmac.new(token.encode(), nonce, hashlib.sha256).hexdigest()
+def auth_mac(token: str, role: bytes, nonce: bytes, binding: bytes = b"") -> str:
+    """Proof of the token (docs/spec.md §4.7): HMAC-SHA256 keyed with the token
+    over the role (b"client" or b"server"), the other side's nonce and the
+    TLS channel binding, in hex."""
+    return hmac.new(token.encode(), role + nonce + binding, hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -93,9 +96,10 @@ class ClientSession(SessionProtocol):
 
     def _handle_auth(self, msg: dict) -> None:
         cfg = self.server.config
+        binding = tls.channel_binding(self.transport)
         if cfg.auth:
             got = msg.get("mac")
-            expected = auth_mac(cfg.token or "", self.nonce)
+            expected = auth_mac(cfg.token or "", b"client", self.nonce, binding)
             if not isinstance(got, str) or not hmac.compare_digest(got.encode(), expected.encode()):
                 log.warning("authentication failed from %s", self.peer)
                 self.close_reason = "authentication failed"
@@ -105,7 +109,14 @@ class ClientSession(SessionProtocol):
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
         self.name = str(msg.get("client", ""))[:100]
-        self.send_control({"op": "welcome", "ping_interval": cfg.ping_interval, "ping_timeout": cfg.ping_timeout})
+        welcome = {"op": "welcome", "ping_interval": cfg.ping_interval, "ping_timeout": cfg.ping_timeout}
+        cnonce = msg.get("cnonce")
+        if cfg.auth and isinstance(cnonce, str) and len(cnonce) <= 128:
+            try:  # the server's proof of the token, bound to this TLS session
+                welcome["proof"] = auth_mac(cfg.token or "", b"server", bytes.fromhex(cnonce), binding)
+            except ValueError:
+                pass
+        self.send_control(welcome)
         log.info("client %s connected (%s)", self.peer, self.name or "unnamed")
 
     def _handle_bind(self, msg: dict) -> None:
@@ -176,12 +187,26 @@ class TunnelServer:
         self.streams_total = 0
         self.bytes_in = 0
         self.bytes_out = 0
+        self.fingerprint: str | None = None  # SHA-256 of the certificate presented
+        self.self_signed = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         cfg = self.config
+        ssl_ctx = None
+        if cfg.tls:
+            if cfg.cert and cfg.key:
+                cert, key = cfg.cert, cfg.key
+                self.fingerprint = tls.fingerprint_of(tls._der_of(tls.Path(cert)))
+            else:
+                state = tls.Path(cfg.state_dir) if cfg.state_dir else tls.default_state_dir()
+                cert_path, key_path, self.fingerprint = tls.load_or_create_certificate(state)
+                cert, key = str(cert_path), str(key_path)
+                self.self_signed = True
+            ssl_ctx = tls.server_context(cert, key)
         self._control = await loop.create_server(lambda: ClientSession(self), cfg.listen_host or None,
-                                                 cfg.listen_port, backlog=1024)
+                                                 cfg.listen_port, backlog=1024, ssl=ssl_ctx,
+                                                 ssl_handshake_timeout=cfg.handshake_timeout if ssl_ctx else None)
         self.started = time.monotonic()
 
     @property

@@ -153,8 +153,9 @@ def test_generated_token_and_ready_command(env):
     ctrl = free_port()
     with Proc(["serve", "--listen", f"127.0.0.1:{ctrl}"], env) as server:
         token = server.wait_line(r"^token \(generated\): (\S+)$").group(1)
-        cmd = server.wait_line(r"fasttun expose 3000 --server \S+:(\d+) --token (\S+)$")
-        assert cmd.group(1) == str(ctrl) and cmd.group(2) == token
+        fp = server.wait_line(r"^certificate SHA-256 \(self-signed.*\): ([0-9a-f]{64})$").group(1)
+        cmd = server.wait_line(r"fasttun expose 3000 --server \S+:(\d+) --token (\S+) --fingerprint (\S+)$")
+        assert cmd.group(1) == str(ctrl) and cmd.group(2) == token and cmd.group(3) == fp
         server.stop()
 
 

@@ -33,7 +33,7 @@ async def authed_raw_client(server):
     assert await r.readexactly(8) == C.PREAMBLE
     (hello,) = await read_frames(r, 1)
     nonce = bytes.fromhex(json.loads(hello[3])["nonce"])
-    w.write(encode_frame(C.FRAME_CONTROL, 0, 0, json.dumps({"op": "auth", "mac": auth_mac(TOKEN, nonce)}).encode()))
+    w.write(encode_frame(C.FRAME_CONTROL, 0, 0, json.dumps({"op": "auth", "mac": auth_mac(TOKEN, b"client", nonce)}).encode()))
     (welcome,) = await read_frames(r, 1)
     assert json.loads(welcome[3])["op"] == "welcome"
     return r, w
@@ -53,7 +53,7 @@ BAD_INPUTS = {
 async def test_bad_client_does_not_disturb_others(kind, caplog):
     svc = Services()
     port = await svc.echo()
-    async with tunnel_server() as server, client_for(server) as good:
+    async with tunnel_server(tls=False) as server, client_for(server, tls=False) as good:
         t = await good.expose(port)
         big = pattern(8 << 20, seed=11)
         transfer = asyncio.ensure_future(roundtrip(t.remote_port, big))
@@ -85,7 +85,7 @@ async def test_bad_client_does_not_disturb_others(kind, caplog):
 
 
 async def test_handshake_timeout_drops_silent_connection():
-    async with tunnel_server(handshake_timeout=0.3) as server:
+    async with tunnel_server(handshake_timeout=0.3, tls=False) as server:
         host, port = server.address
         r, w = await asyncio.open_connection(host, port)
         async with asyncio.timeout(5):
