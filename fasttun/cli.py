@@ -42,6 +42,7 @@ EPILOG_SERVE = f"""\
 examples:
   fasttun serve                                  token generated and printed
   fasttun serve --listen 0.0.0.0:{DEFAULT_CONTROL_PORT} --ports 20000-20100 --token s3cret
+failed authentications: 5 within 60 s from one address block that address for 60 s
 environment: FASTTUN_TOKEN (the token), FASTTUN_LOOP=asyncio (do not use uvloop)
 """
 
@@ -95,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--state-dir", metavar="DIR",
                    help="where the self-signed certificate is kept (default $XDG_STATE_HOME/fasttun "
                         "or ~/.local/state/fasttun)")
+    lim = s.add_argument_group("limits")
+    lim.add_argument("--max-clients", type=int, default=256, metavar="N",
+                     help="tunnel connections open at once (default 256)")
+    lim.add_argument("--max-streams", type=int, default=65536, metavar="N",
+                     help="streams (public connections) one client may have open at once (default 65536)")
+    lim.add_argument("--max-frame", type=int, default=262144, metavar="BYTES",
+                     help="largest frame payload accepted from a client (default 262144)")
+    lim.add_argument("--handshake-timeout", type=float, default=10.0, metavar="SECONDS",
+                     help="a connection must complete TLS and authenticate within this (default 10)")
     s.add_argument("--heartbeat-interval", type=float, default=5.0, metavar="SECONDS",
                    help="seconds between heartbeats, both ways (default 5)")
     s.add_argument("--heartbeat-timeout", type=float, default=None, metavar="SECONDS",
@@ -169,7 +179,8 @@ def _serve_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
                        ports=parse_ports(args.ports), token=token, auth=not args.no_auth,
                        ping_interval=args.heartbeat_interval, ping_timeout=timeout,
                        buffer_size=args.buffer_size * 1024, tls=not args.no_tls, cert=args.cert, key=args.key,
-                       state_dir=args.state_dir)
+                       state_dir=args.state_dir, max_clients=args.max_clients, max_streams=args.max_streams,
+                       max_frame=args.max_frame, handshake_timeout=args.handshake_timeout)
     return cfg.validate(), generated
 
 

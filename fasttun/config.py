@@ -39,6 +39,14 @@ class ServerConfig:
     """Seconds a new connection has to authenticate."""
     max_streams: int = 65536
     """Streams one client may have open at once."""
+    max_clients: int = 256
+    """Tunnel connections (authenticated or not) open at once."""
+    max_frame: int = 262144
+    """Largest frame payload accepted from a client (at least 256 KiB)."""
+    auth_failures: int = 5
+    """Failed authentications from one address within ``auth_window``..."""
+    auth_window: float = 60.0
+    """...after which that address is refused for ``auth_window`` seconds."""
     buffer_size: int = DEFAULT_BUFFER_KIB * 1024
     """Size of the I/O buffers of a tunnel connection, in bytes."""
     tls: bool = True
@@ -60,6 +68,12 @@ class ServerConfig:
             raise ConfigError("a token is required (or --no-auth to accept every client)")
         _check_timing(self.ping_interval, self.ping_timeout)
         _check_buffer(self.buffer_size)
+        if self.max_clients < 1 or self.max_streams < 1:
+            raise ConfigError("--max-clients and --max-streams must be at least 1")
+        if not 262144 <= self.max_frame <= 1 << 24:
+            raise ConfigError(f"--max-frame {self.max_frame}: want 262144 (256 KiB) to 16777216")
+        if self.handshake_timeout <= 0:
+            raise ConfigError("--handshake-timeout must be positive")
         if bool(self.cert) != bool(self.key):
             raise ConfigError("--cert and --key go together")
         if self.cert and not self.tls:

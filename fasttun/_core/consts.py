@@ -57,6 +57,7 @@ GO_AWAY_AUTH_FAILED = 3
 GO_AWAY_UNSUPPORTED_VERSION = 4
 GO_AWAY_HEARTBEAT_TIMEOUT = 5
 GO_AWAY_SHUTDOWN = 6
+GO_AWAY_LIMIT = 7
 
 GO_AWAY_NAMES = {
     GO_AWAY_NORMAL: "normal",
@@ -66,6 +67,7 @@ GO_AWAY_NAMES = {
     GO_AWAY_UNSUPPORTED_VERSION: "unsupported protocol version",
     GO_AWAY_HEARTBEAT_TIMEOUT: "heartbeat timeout",
     GO_AWAY_SHUTDOWN: "server shutting down",
+    GO_AWAY_LIMIT: "limit reached",
 }
 
 # docs/spec.md §8 "Reset codes".

@@ -19,7 +19,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from .._core.consts import GO_AWAY_AUTH_FAILED, GO_AWAY_PROTOCOL_ERROR, GO_AWAY_SHUTDOWN
+from .._core.consts import GO_AWAY_AUTH_FAILED, GO_AWAY_LIMIT, GO_AWAY_PROTOCOL_ERROR, GO_AWAY_SHUTDOWN
 from .._version import __version__
 from ..config import ServerConfig
 from ..transports import tls
@@ -55,7 +55,7 @@ class ClientSession(SessionProtocol):
     def __init__(self, server: "TunnelServer") -> None:
         cfg = server.config
         super().__init__(client=False, ping_interval=cfg.ping_interval, ping_timeout=cfg.ping_timeout,
-                         max_streams=cfg.max_streams, buffer_size=cfg.buffer_size)
+                         max_streams=cfg.max_streams, buffer_size=cfg.buffer_size, max_frame=cfg.max_frame)
         self.server = server
         self.nonce = secrets.token_bytes(32)
         self.authed = False
@@ -65,8 +65,19 @@ class ClientSession(SessionProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self.server.sessions.add(self)
         cfg = self.server.config
+        host = self.peer.rpartition(":")[0]
+        if self.server.is_blocked(host):
+            log.warning("refused %s: too many failed authentications from %s", self.peer, host)
+            self.close_reason = "address blocked"
+            transport.abort()
+            return
+        if len(self.server.sessions) >= cfg.max_clients:
+            log.warning("refused %s: %d clients connected already (--max-clients)", self.peer, cfg.max_clients)
+            self.close_reason = "server full"
+            self.close(GO_AWAY_LIMIT, f"server full: {cfg.max_clients} clients connected already")
+            return
+        self.server.sessions.add(self)
         self.send_control({"op": "hello", "nonce": self.nonce.hex(), "auth": cfg.auth,
                            "server": f"fasttun/{__version__}"})
         self._handshake_timer = self.loop.call_later(cfg.handshake_timeout, self._handshake_expired)
@@ -102,6 +113,7 @@ class ClientSession(SessionProtocol):
             expected = auth_mac(cfg.token or "", b"client", self.nonce, binding)
             if not isinstance(got, str) or not hmac.compare_digest(got.encode(), expected.encode()):
                 log.warning("authentication failed from %s", self.peer)
+                self.server.auth_failed(self.peer.rpartition(":")[0])
                 self.close_reason = "authentication failed"
                 self.close(GO_AWAY_AUTH_FAILED, "invalid token")
                 return
@@ -189,6 +201,30 @@ class TunnelServer:
         self.bytes_out = 0
         self.fingerprint: str | None = None  # SHA-256 of the certificate presented
         self.self_signed = False
+        self._failures: dict[str, list[float]] = {}  # address -> times of failed authentications
+        self._blocked: dict[str, float] = {}  # address -> blocked until
+
+    def auth_failed(self, host: str) -> None:
+        """Count a failed authentication; block *host* after too many."""
+        cfg = self.config
+        now = time.monotonic()
+        times = [t for t in self._failures.get(host, ()) if now - t < cfg.auth_window] + [now]
+        self._failures[host] = times
+        if len(times) >= cfg.auth_failures:
+            self._blocked[host] = now + cfg.auth_window
+            del self._failures[host]
+            log.warning("blocking %s for %.0f s after %d failed authentications", host, cfg.auth_window, len(times))
+        if len(self._failures) > 10000:  # bounded memory under a flood of addresses
+            self._failures.clear()
+
+    def is_blocked(self, host: str) -> bool:
+        until = self._blocked.get(host)
+        if until is None:
+            return False
+        if time.monotonic() >= until:
+            del self._blocked[host]
+            return False
+        return True
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
