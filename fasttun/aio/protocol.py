@@ -29,7 +29,7 @@ from .._core.consts import (
     GO_AWAY_INTERNAL_ERROR,
     GO_AWAY_NAMES,
 )
-from .._core.consts import DEFAULT_MAX_FRAME
+from .._core.consts import DEFAULT_MAX_FRAME, RESET_PROTOCOL_ERROR
 from ..exceptions import ProtocolError
 from .relay import StreamProtocol
 
@@ -198,7 +198,7 @@ class SessionProtocol(asyncio.BufferedProtocol):
 
     def on_open(self, stream_id: int, tunnel_id: int, info: bytes) -> None:
         """The peer opened a stream (client side overrides)."""
-        self.session.send_reset(stream_id, 2)
+        self.session.send_reset(stream_id, RESET_PROTOCOL_ERROR)
 
     def on_control(self, msg: dict) -> None:
         """A CONTROL message arrived (subclasses override)."""
