@@ -21,6 +21,8 @@ from .aio.client import Tunnel
 from .api import Client, Server
 from .config import (
     DEFAULT_BUFFER_KIB,
+    ClientAccess,
+    load_server_file,
     DEFAULT_CONTROL_PORT,
     DEFAULT_PORTS,
     ClientConfig,
@@ -42,6 +44,17 @@ EPILOG_SERVE = f"""\
 examples:
   fasttun serve                                  token generated and printed
   fasttun serve --listen 0.0.0.0:{DEFAULT_CONTROL_PORT} --ports 20000-20100 --token s3cret
+example --config file (TOML; flags override it):
+  listen = "0.0.0.0:7000"
+  ports = "10000-10999"        # for --token, if one is given too
+  [[clients]]
+  name = "alice"
+  token = "alice-secret"
+  ports = "20000-20099"        # alice may open only these
+  [[clients]]
+  name = "bob"
+  token = "bob-secret"
+  ports = "20100-20199"
 failed authentications: 5 within 60 s from one address block that address for 60 s
 environment: FASTTUN_TOKEN (the token), FASTTUN_LOOP=asyncio (do not use uvloop)
 """
@@ -59,11 +72,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n(see {self.prog} --help)\n")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, buffer_default: int | None = DEFAULT_BUFFER_KIB) -> None:
     g = p.add_argument_group("output and tuning")
     g.add_argument("-v", "--verbose", action="store_true", help="log every connection and debug details")
     g.add_argument("-q", "--quiet", action="store_true", help="log errors only")
-    g.add_argument("-b", "--buffer-size", type=int, metavar="KIB", default=DEFAULT_BUFFER_KIB,
+    g.add_argument("-b", "--buffer-size", type=int, metavar="KIB", default=buffer_default,
                    help=f"size of the tunnel connection's I/O buffers in KiB (default {DEFAULT_BUFFER_KIB})")
     g.add_argument("-V", "--version", action="version", version=f"fasttun {__version__}")
 
@@ -78,17 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the tunnel server (on the public machine)", epilog=EPILOG_SERVE,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Accept tunnel clients and open public ports for them.")
-    s.add_argument("--listen", metavar="HOST:PORT", default=f"0.0.0.0:{DEFAULT_CONTROL_PORT}",
+    s.add_argument("--listen", metavar="HOST:PORT", default=None,
                    help=f"where tunnel clients connect (default 0.0.0.0:{DEFAULT_CONTROL_PORT})")
-    s.add_argument("--public-host", metavar="HOST", default="",
+    s.add_argument("--public-host", metavar="HOST", default=None,
                    help="address the public ports bind to (default: all interfaces)")
-    s.add_argument("--ports", metavar="LOW-HIGH", default=f"{DEFAULT_PORTS[0]}-{DEFAULT_PORTS[1]}",
+    s.add_argument("--ports", metavar="LOW-HIGH", default=None,
                    help="public ports clients may open; a client asks for one or lets the server pick "
                         f"(default {DEFAULT_PORTS[0]}-{DEFAULT_PORTS[1]})")
-    s.add_argument("--token", metavar="TOKEN", default=os.environ.get("FASTTUN_TOKEN"),
+    s.add_argument("--token", metavar="TOKEN", default=None,
                    help="secret clients must know (env FASTTUN_TOKEN); generated and printed when absent")
-    s.add_argument("--no-auth", action="store_true", help="accept every client, without a token")
-    s.add_argument("--no-tls", action="store_true",
+    s.add_argument("--no-auth", action="store_true", default=None, help="accept every client, without a token")
+    s.add_argument("--no-tls", action="store_true", default=None,
                    help="plain TCP for tunnel connections (loopback, or behind a TLS terminator); "
                         "clients must say --no-tls too")
     s.add_argument("--cert", metavar="FILE", help="PEM certificate (chain) to present instead of the self-signed one")
@@ -97,19 +110,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the self-signed certificate is kept (default $XDG_STATE_HOME/fasttun "
                         "or ~/.local/state/fasttun)")
     lim = s.add_argument_group("limits")
-    lim.add_argument("--max-clients", type=int, default=256, metavar="N",
+    lim.add_argument("--max-clients", type=int, default=None, metavar="N",
                      help="tunnel connections open at once (default 256)")
-    lim.add_argument("--max-streams", type=int, default=65536, metavar="N",
+    lim.add_argument("--max-streams", type=int, default=None, metavar="N",
                      help="streams (public connections) one client may have open at once (default 65536)")
-    lim.add_argument("--max-frame", type=int, default=262144, metavar="BYTES",
+    lim.add_argument("--max-frame", type=int, default=None, metavar="BYTES",
                      help="largest frame payload accepted from a client (default 262144)")
-    lim.add_argument("--handshake-timeout", type=float, default=10.0, metavar="SECONDS",
+    lim.add_argument("--handshake-timeout", type=float, default=None, metavar="SECONDS",
                      help="a connection must complete TLS and authenticate within this (default 10)")
-    s.add_argument("--heartbeat-interval", type=float, default=5.0, metavar="SECONDS",
+    s.add_argument("--heartbeat-interval", type=float, default=None, metavar="SECONDS",
                    help="seconds between heartbeats, both ways (default 5)")
     s.add_argument("--heartbeat-timeout", type=float, default=None, metavar="SECONDS",
                    help="drop a silent client and free its ports after this long (default 3 x interval)")
-    _common(s)
+    s.add_argument("--config", metavar="FILE",
+                   help="TOML file with any of these options (dashes as underscores) and [[clients]] entries "
+                        "(name, token, ports), each client with its own token and port range; flags override "
+                        "the file (see docs/configuration.md)")
+    _common(s, buffer_default=None)
 
     e = sub.add_parser("expose", help="expose a local service through a server (where the service runs)",
                        epilog=EPILOG_EXPOSE, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -167,20 +184,46 @@ async def _wait_signal() -> str:
     return await fut
 
 
+# Options of `fasttun serve` that a --config file may set too, with their defaults.
+SERVE_DEFAULTS: dict[str, object] = {
+    "listen": f"0.0.0.0:{DEFAULT_CONTROL_PORT}", "public_host": "", "ports": f"{DEFAULT_PORTS[0]}-{DEFAULT_PORTS[1]}",
+    "token": None, "no_auth": False, "no_tls": False, "cert": None, "key": None, "state_dir": None,
+    "heartbeat_interval": 5.0, "heartbeat_timeout": None, "max_clients": 256, "max_streams": 65536,
+    "max_frame": 262144, "handshake_timeout": 10.0, "buffer_size": DEFAULT_BUFFER_KIB,
+}
+
+
+def _serve_options(args: argparse.Namespace) -> tuple[dict, tuple[ClientAccess, ...]]:
+    """Defaults < environment < --config file < flags."""
+    opts = dict(SERVE_DEFAULTS)
+    if os.environ.get("FASTTUN_TOKEN"):
+        opts["token"] = os.environ["FASTTUN_TOKEN"]
+    clients: tuple[ClientAccess, ...] = ()
+    if args.config:
+        values, clients = load_server_file(args.config, SERVE_DEFAULTS)
+        opts.update(values)
+    opts.update({k: v for k, v in vars(args).items() if k in SERVE_DEFAULTS and v is not None})
+    return opts, clients
+
+
 def _serve_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
-    host, port = parse_hostport(args.listen, "0.0.0.0", "--listen", DEFAULT_CONTROL_PORT)
-    token, generated = args.token, False
-    if args.no_auth:
+    o, clients = _serve_options(args)
+    host, port = parse_hostport(str(o["listen"]), "0.0.0.0", "--listen", DEFAULT_CONTROL_PORT)
+    token, generated = o["token"], False
+    if o["no_auth"]:
         token = None
-    elif not token:
+    elif not token and not clients:
         token, generated = secrets.token_urlsafe(24), True
-    timeout = args.heartbeat_timeout if args.heartbeat_timeout is not None else 3 * args.heartbeat_interval
-    cfg = ServerConfig(listen_host=host, listen_port=port, public_host=args.public_host,
-                       ports=parse_ports(args.ports), token=token, auth=not args.no_auth,
-                       ping_interval=args.heartbeat_interval, ping_timeout=timeout,
-                       buffer_size=args.buffer_size * 1024, tls=not args.no_tls, cert=args.cert, key=args.key,
-                       state_dir=args.state_dir, max_clients=args.max_clients, max_streams=args.max_streams,
-                       max_frame=args.max_frame, handshake_timeout=args.handshake_timeout)
+    interval = float(o["heartbeat_interval"])  # type: ignore[arg-type]
+    timeout = float(o["heartbeat_timeout"]) if o["heartbeat_timeout"] is not None else 3 * interval  # type: ignore[arg-type]
+    cfg = ServerConfig(listen_host=host, listen_port=port, public_host=str(o["public_host"]),
+                       ports=parse_ports(str(o["ports"])), token=token, auth=not o["no_auth"],  # type: ignore[arg-type]
+                       ping_interval=interval, ping_timeout=timeout,
+                       buffer_size=int(o["buffer_size"]) * 1024, tls=not o["no_tls"],  # type: ignore[call-overload]
+                       cert=o["cert"], key=o["key"], state_dir=o["state_dir"],  # type: ignore[arg-type]
+                       max_clients=o["max_clients"], max_streams=o["max_streams"],  # type: ignore[arg-type]
+                       max_frame=o["max_frame"], handshake_timeout=float(o["handshake_timeout"]),  # type: ignore[arg-type]
+                       clients=clients)
     return cfg.validate(), generated
 
 
@@ -190,8 +233,11 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         await server.start()
     except OSError as exc:
-        raise FasttunError(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
+        raise FasttunError(f"cannot listen on {cfg.listen_host}:{cfg.listen_port}: {exc.strerror or exc}") from None
     host, port = server.address
+    if cfg.clients:
+        print(f"{len(cfg.clients)} clients from {args.config}: "
+              + ", ".join(f"{c.name} ({c.ports[0]}-{c.ports[1]})" for c in cfg.clients), flush=True)
     shown = cfg.listen_host if cfg.listen_host not in ("", "0.0.0.0", "::") else socket.gethostname()
     if ":" in shown:
         shown = f"[{shown}]"
@@ -207,7 +253,7 @@ async def _serve(args: argparse.Namespace) -> int:
     if cfg.auth:
         if generated:
             print(f"token (generated): {cfg.token}", flush=True)
-        command += f" --token {cfg.token}"
+        command += f" --token {cfg.token or 'TOKEN'}"
     else:
         print("WARNING: --no-auth: any client may open ports", flush=True)
     if not cfg.tls:

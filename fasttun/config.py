@@ -7,12 +7,21 @@ from dataclasses import dataclass, field
 
 from .exceptions import ConfigError
 
-__all__ = ["ServerConfig", "ClientConfig", "Route", "DEFAULT_CONTROL_PORT", "DEFAULT_PORTS",
+__all__ = ["ServerConfig", "ClientConfig", "Route", "ClientAccess", "load_server_file", "DEFAULT_CONTROL_PORT", "DEFAULT_PORTS",
            "parse_hostport", "parse_local", "parse_route", "parse_ports"]
 
 DEFAULT_CONTROL_PORT = 7000
 DEFAULT_PORTS = (10000, 19999)
 DEFAULT_BUFFER_KIB = 256
+
+
+@dataclass(frozen=True)
+class ClientAccess:
+    """One client a server config file lets in: its token and its port range."""
+
+    name: str
+    token: str
+    ports: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,8 @@ class ServerConfig:
     """Failed authentications from one address within ``auth_window``..."""
     auth_window: float = 60.0
     """...after which that address is refused for ``auth_window`` seconds."""
+    clients: tuple[ClientAccess, ...] = ()
+    """Clients with their own tokens and port ranges (besides ``token``/``ports``)."""
     buffer_size: int = DEFAULT_BUFFER_KIB * 1024
     """Size of the I/O buffers of a tunnel connection, in bytes."""
     tls: bool = True
@@ -64,8 +75,15 @@ class ServerConfig:
         low, high = self.ports
         if not (1 <= low <= high <= 65535):
             raise ConfigError(f"--ports {low}-{high}: want LOW-HIGH with 1 <= LOW <= HIGH <= 65535")
-        if self.auth and not self.token:
+        if self.auth and not self.token and not self.clients:
             raise ConfigError("a token is required (or --no-auth to accept every client)")
+        tokens = [c.token for c in self.clients] + ([self.token] if self.token else [])
+        if len(set(tokens)) != len(tokens):
+            raise ConfigError("two clients (or a client and --token) share a token")
+        for c in self.clients:
+            low, high = c.ports
+            if not (1 <= low <= high <= 65535):
+                raise ConfigError(f"client {c.name!r}: ports {low}-{high}: want LOW-HIGH within 1-65535")
         _check_timing(self.ping_interval, self.ping_timeout)
         _check_buffer(self.buffer_size)
         if self.max_clients < 1 or self.max_streams < 1:
@@ -213,3 +231,63 @@ def parse_ports(text: str) -> tuple[int, int]:
     if not (1 <= low <= high <= 65535):
         raise ConfigError(f"--ports {text}: want LOW-HIGH with 1 <= LOW <= HIGH <= 65535")
     return low, high
+
+
+def load_server_file(path: str, known: dict) -> tuple[dict, tuple[ClientAccess, ...]]:
+    """Read a ``fasttun serve --config`` TOML file.
+
+    Returns the options it sets (keys of *known*, with the same types) and the
+    ``[[clients]]`` entries.
+
+    Raises:
+        ConfigError: the file cannot be read, or a key or value is wrong.
+    """
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {path}: not valid TOML: {exc}") from None
+    values: dict = {}
+    clients: list[ClientAccess] = []
+    for key, value in data.items():
+        if key == "clients":
+            if not isinstance(value, list):
+                raise ConfigError(f"--config {path}: 'clients' must be an array of tables ([[clients]])")
+            for i, entry in enumerate(value):
+                clients.append(_client_entry(path, i, entry))
+            continue
+        if key not in known:
+            raise ConfigError(f"--config {path}: unknown option {key!r} (known: {', '.join(sorted(known))}, clients)")
+        default = known[key]
+        if key == "ports" and isinstance(value, list) and len(value) == 2:
+            value = f"{value[0]}-{value[1]}"
+        expected = type(default) if default is not None else (float if key.endswith("timeout") else str)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"--config {path}: {key} = {value!r}: want a {expected.__name__}")
+        values[key] = value
+    return values, tuple(clients)
+
+
+def _client_entry(path: str, i: int, entry: object) -> ClientAccess:
+    where = f"--config {path}: clients[{i}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: want a table with name, token, ports")
+    unknown = set(entry) - {"name", "token", "ports"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (known: name, token, ports)")
+    name = entry.get("name", f"client{i + 1}")
+    token = entry.get("token")
+    ports = entry.get("ports")
+    if not isinstance(token, str) or not token:
+        raise ConfigError(f"{where}: a non-empty token is required")
+    if isinstance(ports, list) and len(ports) == 2:
+        ports = f"{ports[0]}-{ports[1]}"
+    if not isinstance(ports, str):
+        raise ConfigError(f"{where}: ports = \"LOW-HIGH\" is required")
+    return ClientAccess(str(name), token, parse_ports(ports))

@@ -62,6 +62,9 @@ class ClientSession(SessionProtocol):
         self.name = ""
         self.tunnels: dict[int, Tunnel] = {}
         self._handshake_timer: asyncio.TimerHandle | None = None
+        self.account: str | None = None  # name of the [[clients]] entry that matched
+        self.token: str | None = None  # the token this client proved
+        self.ports = cfg.ports  # the range this client may open
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -110,13 +113,21 @@ class ClientSession(SessionProtocol):
         binding = tls.channel_binding(self.transport)
         if cfg.auth:
             got = msg.get("mac")
-            expected = auth_mac(cfg.token or "", b"client", self.nonce, binding)
-            if not isinstance(got, str) or not hmac.compare_digest(got.encode(), expected.encode()):
+            got_b = got.encode() if isinstance(got, str) else b""
+            # Check every token (in constant time each): which client is this?
+            candidates = [(None, cfg.token, cfg.ports)] if cfg.token else []
+            candidates += [(c.name, c.token, c.ports) for c in cfg.clients]
+            match = None
+            for name, token, ports in candidates:
+                if hmac.compare_digest(got_b, auth_mac(token, b"client", self.nonce, binding).encode()):
+                    match = (name, token, ports)
+            if match is None:
                 log.warning("authentication failed from %s", self.peer)
                 self.server.auth_failed(self.peer.rpartition(":")[0])
                 self.close_reason = "authentication failed"
                 self.close(GO_AWAY_AUTH_FAILED, "invalid token")
                 return
+            self.account, self.token, self.ports = match
         self.authed = True
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
@@ -125,11 +136,12 @@ class ClientSession(SessionProtocol):
         cnonce = msg.get("cnonce")
         if cfg.auth and isinstance(cnonce, str) and len(cnonce) <= 128:
             try:  # the server's proof of the token, bound to this TLS session
-                welcome["proof"] = auth_mac(cfg.token or "", b"server", bytes.fromhex(cnonce), binding)
+                welcome["proof"] = auth_mac(self.token or "", b"server", bytes.fromhex(cnonce), binding)
             except ValueError:
                 pass
         self.send_control(welcome)
-        log.info("client %s connected (%s)", self.peer, self.name or "unnamed")
+        log.info("client %s connected (%s%s)", self.peer, self.name or "unnamed",
+                 f", account {self.account}" if self.account else "")
 
     def _handle_bind(self, msg: dict) -> None:
         req = msg.get("id")
@@ -253,10 +265,10 @@ class TunnelServer:
         return sockname[0], sockname[1]
 
     async def bind(self, owner: ClientSession, port: int, local: str, prefer: bool) -> Tunnel:
-        low, high = self.config.ports
+        low, high = owner.ports
         if port and not low <= port <= high:
             if not prefer:
-                raise _BindError(f"port {port} is outside the range this server allows ({low}-{high})")
+                raise _BindError(f"port {port} is outside the range this server allows this client ({low}-{high})")
             port = 0
         if port:
             held = self.tunnels.get(port)

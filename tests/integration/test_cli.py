@@ -282,3 +282,54 @@ def test_version_and_help():
             assert flag in r.stdout
     r = subprocess.run(["fasttun", "--version"], capture_output=True, text=True)
     assert r.returncode == 0
+
+
+def test_config_file_clients_and_ranges(env, tmp_path):
+    ctrl = free_port()
+    a_low, a_high = free_range(10)
+    b_low, b_high = free_range(10)
+    conf = tmp_path / "server.toml"
+    conf.write_text(f'''
+listen = "127.0.0.1:1"          # overridden by the flag below
+public_host = "127.0.0.1"
+[[clients]]
+name = "alice"
+token = "alice-secret"
+ports = "{a_low}-{a_high}"
+[[clients]]
+name = "bob"
+token = "bob-secret"
+ports = [{b_low}, {b_high}]
+''')
+    svc_port, svc = echo_service()
+    with Proc(["serve", "--config", str(conf), "--listen", f"127.0.0.1:{ctrl}"], env) as server:
+        server.wait_line(r"2 clients from .*alice \(\d+-\d+\), bob")
+        srv = f"127.0.0.1:{ctrl}"
+        with Proc(["expose", str(svc_port), "--server", srv, "--token", "alice-secret"], env) as alice:
+            port = int(alice.wait_line(r"^tcp://127\.0\.0\.1:(\d+) ->").group(1))
+            assert a_low <= port <= a_high
+            assert echo_through(port, b"alice") == b"alice"
+            server.wait_line("account alice", stream="err")
+            # alice may not open a port in bob's range
+            r = run(["expose", "3000", "--server", srv, "--token", "alice-secret", "--remote-port", str(b_low)], env)
+            assert r.returncode == 1 and f"allows this client ({a_low}-{a_high})" in r.stderr
+        with Proc(["expose", str(svc_port), "--server", srv, "--token", "bob-secret"], env) as bob:
+            port = int(bob.wait_line(r"^tcp://127\.0\.0\.1:(\d+) ->").group(1))
+            assert b_low <= port <= b_high
+    svc.close()
+
+
+def test_config_file_mistakes(env, tmp_path):
+    cases = {
+        "bogus = 1\n": "unknown option 'bogus'",
+        "max_clients = \"many\"\n": "max_clients = 'many': want a int",
+        "[[clients]]\nname = \"x\"\nports = \"1-2\"\n": "clients[0]: a non-empty token is required",
+        "listen = \n": "not valid TOML",
+    }
+    for text, msg in cases.items():
+        conf = tmp_path / "bad.toml"
+        conf.write_text(text)
+        r = run(["serve", "--config", str(conf)], env)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (text, r.stderr)
+    r = run(["serve", "--config", str(tmp_path / "missing.toml")], env)
+    assert r.returncode == 2 and "No such file" in r.stderr
