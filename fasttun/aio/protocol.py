@@ -78,6 +78,7 @@ class SessionProtocol(asyncio.BufferedProtocol):
         self.started = time.monotonic()
         self._flush_handle: asyncio.Handle | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio protocol -----------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -111,6 +112,9 @@ class SessionProtocol(asyncio.BufferedProtocol):
             self.close_reason = f"connection lost ({exc})" if exc else "connection closed"
         if self._timer is not None:
             self._timer.cancel()
+        if self._close_timer is not None:  # it would keep this session (and its buffers) alive
+            self._close_timer.cancel()
+            self._close_timer = None
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
@@ -253,7 +257,7 @@ class SessionProtocol(asyncio.BufferedProtocol):
         transport.close()
         # close() flushes and, over TLS, waits for the peer's close_notify; a
         # peer that never answers must not keep the session (and its ports).
-        self.loop.call_later(CLOSE_GRACE, lambda: transport.is_closing() and self._abort_if_open(transport))
+        self._close_timer = self.loop.call_later(CLOSE_GRACE, self._abort_if_open, transport)
 
     def _abort_if_open(self, transport: asyncio.Transport) -> None:
         if not self.closed.done():
