@@ -41,6 +41,7 @@ async def authed_raw_client(server):
 
 BAD_INPUTS = {
     "garbage-handshake": None,
+    "wrong-version": None,
     "unknown-type": encode_frame(C.FRAME_DATA, 0, 0, b"")[:0] + bytes([9]) + bytes(11),
     "oversized": struct.pack(">BBHII", C.FRAME_DATA, 0, 0, 1, 1 << 20),
     "never-opened": encode_frame(C.FRAME_DATA, 0, 7, b"x"),
@@ -59,10 +60,10 @@ async def test_bad_client_does_not_disturb_others(kind, caplog):
         transfer = asyncio.ensure_future(roundtrip(t.remote_port, big))
         await asyncio.sleep(0.01)
         with caplog.at_level(logging.WARNING, logger="fasttun"):
-            if kind == "garbage-handshake":
+            if kind in ("garbage-handshake", "wrong-version"):
                 host, cport = server.address
                 r, w = await asyncio.open_connection(host, cport)
-                w.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                w.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" if kind == "garbage-handshake" else C.MAGIC + b"\x02")
             else:
                 r, w = await authed_raw_client(server)
                 if kind == "window-overflow":  # needs an open stream: connect to a public port of ours
