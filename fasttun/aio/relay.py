@@ -174,32 +174,12 @@ class StreamProtocol(asyncio.BufferedProtocol):
     # -- session side ---------------------------------------------------------
     def deliver(self, data: memoryview | bytes) -> None:
         """Write a DATA payload of the stream to the socket."""
-        transport = self.transport
-        if transport is None:
-            if self._pending is None:
-                self._pending = []
-            self._pending.append(bytes(data))
-            return
-        if self._closed:
-            return
-        if len(data) < LEND_MIN or transport.get_write_buffer_size():
-            # A socket with a backlog keeps what it is given for a while:
-            # give it a copy, so that it does not pin the receive buffer.
-            data = bytes(data)
-        transport.write(data)
-        if self._write_paused:  # set by write() itself above the high-water mark
-            self._withheld += len(data)
-            self.session.released(self.stream_id, len(data))
-        else:
-            self.session.consumed(self.stream_id, len(data))
+        self.deliver_many([data])
 
     def deliver_many(self, payloads: list) -> None:
-        """Write several DATA payloads of the stream to the socket at once."""
-        if len(payloads) == 1:
-            self.deliver(payloads[0])
-            return
+        """Write DATA payloads of the stream to the socket, in one call."""
         transport = self.transport
-        if transport is None:
+        if transport is None:  # client side, still dialling: keep copies
             if self._pending is None:
                 self._pending = []
             self._pending.extend(bytes(p) for p in payloads)
@@ -208,9 +188,14 @@ class StreamProtocol(asyncio.BufferedProtocol):
             return
         n = sum(map(len, payloads))
         if n < LEND_MIN or transport.get_write_buffer_size():
-            payloads = [b"".join(payloads)]
-        transport.writelines(payloads)
-        if self._write_paused:
+            # A socket with a backlog keeps what it is given for a while:
+            # give it a copy, so that it does not pin the receive buffer.
+            transport.write(b"".join(payloads))
+        elif len(payloads) == 1:
+            transport.write(payloads[0])  # lent, not copied
+        else:
+            transport.writelines(payloads)  # one writev on uvloop
+        if self._write_paused:  # set by write() itself above the high-water mark
             self._withheld += n
             self.session.released(self.stream_id, n)
         else:
