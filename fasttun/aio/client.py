@@ -23,7 +23,7 @@ from .._core.consts import GO_AWAY_AUTH_FAILED, GO_AWAY_SHUTDOWN, RESET_REFUSED,
 from .._version import __version__
 from ..config import ClientConfig
 from ..exceptions import AuthenticationError, ConnectError, FasttunError, ProtocolError, TunnelError
-from .protocol import SessionProtocol
+from .protocol import SessionProtocol, format_size
 from ..transports import tls
 from .relay import StreamProtocol
 from .server import auth_mac
@@ -391,13 +391,11 @@ class TunnelClient:
                 pass
 
     def summary(self) -> str:
-        from .server import _size
-
         conn = self.conn
         bytes_in = self.bytes_in + (conn.session.bytes_received if conn and not conn.closed.done() else 0)
         bytes_out = self.bytes_out + (conn.session.bytes_sent if conn and not conn.closed.done() else 0)
         uptime = time.monotonic() - self.started
         return (f"uptime {uptime:.0f} s, {self.streams_total} streams, "
-                f"{_size(bytes_in)} from the server, {_size(bytes_out)} to the server")
+                f"{format_size(bytes_in)} from the server, {format_size(bytes_out)} to the server")
 
 

@@ -33,7 +33,7 @@ from .._core.consts import DEFAULT_MAX_FRAME, RESET_PROTOCOL_ERROR
 from ..exceptions import ProtocolError
 from .relay import StreamProtocol
 
-__all__ = ["SessionProtocol", "dumps", "loads"]
+__all__ = ["SessionProtocol", "dumps", "loads", "format_size"]
 
 log = logging.getLogger("fasttun")
 
@@ -283,3 +283,12 @@ class SessionProtocol(asyncio.BufferedProtocol):
             return
         if self.transport is not None and not self.transport.is_closing():
             self._arm_timer()
+
+
+def format_size(n: int) -> str:
+    """Bytes for a human: 512 B, 1.5 KiB, 3.2 GiB."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"  # pragma: no cover

@@ -18,12 +18,13 @@ import random
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from .._core.consts import GO_AWAY_AUTH_FAILED, GO_AWAY_LIMIT, GO_AWAY_PROTOCOL_ERROR, GO_AWAY_SHUTDOWN
 from .._version import __version__
 from ..config import ServerConfig
 from ..transports import tls
-from .protocol import SessionProtocol
+from .protocol import SessionProtocol, format_size
 from .relay import StreamProtocol
 
 __all__ = ["TunnelServer", "auth_mac"]
@@ -245,9 +246,9 @@ class TunnelServer:
         if cfg.tls:
             if cfg.cert and cfg.key:
                 cert, key = cfg.cert, cfg.key
-                self.fingerprint = tls.fingerprint_of(tls._der_of(tls.Path(cert)))
+                self.fingerprint = tls.certificate_fingerprint(cert)
             else:
-                state = tls.Path(cfg.state_dir) if cfg.state_dir else tls.default_state_dir()
+                state = Path(cfg.state_dir) if cfg.state_dir else tls.default_state_dir()
                 cert_path, key_path, self.fingerprint = tls.load_or_create_certificate(state)
                 cert, key = str(cert_path), str(key_path)
                 self.self_signed = True
@@ -300,7 +301,8 @@ class TunnelServer:
             owner.tunnels[tid] = tunnel
             return tunnel
         if port:
-            raise _BindError(f"port {port} is not available on this server ({last_error.strerror if last_error else ''})")
+            why = last_error.strerror if last_error else ""
+            raise _BindError(f"port {port} is not available on this server ({why})")
         raise _BindError(f"no free port left in {low}-{high}")
 
     def _free_ports(self, low: int, high: int) -> list[int]:
@@ -344,14 +346,4 @@ class TunnelServer:
         bytes_in = self.bytes_in + sum(s.session.bytes_received for s in self.sessions)
         bytes_out = self.bytes_out + sum(s.session.bytes_sent for s in self.sessions)
         return (f"uptime {uptime:.0f} s, {self.streams_total} streams, "
-                f"{_size(bytes_out)} to clients, {_size(bytes_in)} from clients")
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} B"  # pragma: no cover
-
-
+                f"{format_size(bytes_out)} to clients, {format_size(bytes_in)} from clients")

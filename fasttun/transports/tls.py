@@ -26,7 +26,8 @@ from pathlib import Path
 
 from ..exceptions import ConfigError
 
-__all__ = ["default_state_dir", "load_or_create_certificate", "server_context", "client_context",
+__all__ = ["default_state_dir", "load_or_create_certificate", "certificate_fingerprint",
+           "server_context", "client_context",
            "fingerprint_of", "normalize_fingerprint", "channel_binding", "peer_fingerprint"]
 
 CERT_NAME = "server.crt"
@@ -55,12 +56,17 @@ def normalize_fingerprint(text: str) -> str:
     return value
 
 
+def certificate_fingerprint(cert_path: str | Path) -> str:
+    """SHA-256 fingerprint of a PEM certificate file (its first certificate)."""
+    return fingerprint_of(_der_of(Path(cert_path)))
+
+
 def load_or_create_certificate(state_dir: Path) -> tuple[Path, Path, str]:
     """Return (cert path, key path, fingerprint), creating a self-signed pair once."""
     cert_path, key_path = state_dir / CERT_NAME, state_dir / KEY_NAME
     if not (cert_path.exists() and key_path.exists()):
         _create_self_signed(state_dir, cert_path, key_path)
-    return cert_path, key_path, fingerprint_of(_der_of(cert_path))
+    return cert_path, key_path, certificate_fingerprint(cert_path)
 
 
 def _der_of(cert_path: Path) -> bytes:
