@@ -45,7 +45,8 @@ def test_demux_mixed(benchmark, impl, size):
         left -= n
         i += 1
     wire = b"".join(parts)
-    receive, events, consumed, to_send = client.receive_data, client.events_received, client.consumed, client.data_to_send
+    receive, events = client.receive_data, client.events_received
+    consumed, to_send = client.consumed, client.data_to_send
 
     def run():
         receive(wire)

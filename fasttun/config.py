@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from .exceptions import ConfigError
 
-__all__ = ["ServerConfig", "ClientConfig", "Route", "ClientAccess", "load_server_file", "DEFAULT_CONTROL_PORT", "DEFAULT_PORTS",
+__all__ = ["ServerConfig", "ClientConfig", "Route", "ClientAccess", "load_server_file",
+           "DEFAULT_CONTROL_PORT", "DEFAULT_PORTS",
            "parse_hostport", "parse_local", "parse_route", "parse_ports"]
 
 DEFAULT_CONTROL_PORT = 7000

@@ -122,9 +122,10 @@ class FrameDecoder:
     def buffer_updated(self, nbytes: int) -> list:
         """Take *nbytes* written into the last ``get_buffer()`` view.
 
-        Returns the complete frames as ``(type, flags, stream_id, payload)``;
-        payload views stay valid until the next ``get_buffer()`` call, so
-        handle or copy them before then.
+        Returns the complete frames as ``(type, flags, stream_id, payload)``.
+        A payload view stays valid as long as it is alive: the decoder never
+        overwrites bytes that any view still covers (it moves to a fresh
+        buffer instead), so a view may be handed to a transport that keeps it.
 
         Raises:
             ProtocolError: the stream broke docs/spec.md; the session is over.

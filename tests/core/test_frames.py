@@ -45,7 +45,8 @@ def test_byte_by_byte(Decoder):
 def test_oversized_frame(Decoder):
     d = Decoder()
     with pytest.raises(ProtocolError, match="exceeds the maximum"):
-        d.receive_data(C.PREAMBLE + encode_frame(C.FRAME_DATA, 0, 1, b"") [:8] + (C.DEFAULT_MAX_FRAME + 1).to_bytes(4, "big"))
+        header = encode_frame(C.FRAME_DATA, 0, 1, b"")[:8] + (C.DEFAULT_MAX_FRAME + 1).to_bytes(4, "big")
+        d.receive_data(C.PREAMBLE + header)
 
 
 def test_unknown_type(Decoder):

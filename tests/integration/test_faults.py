@@ -8,7 +8,6 @@ import hashlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 

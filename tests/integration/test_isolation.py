@@ -33,7 +33,8 @@ async def authed_raw_client(server):
     assert await r.readexactly(8) == C.PREAMBLE
     (hello,) = await read_frames(r, 1)
     nonce = bytes.fromhex(json.loads(hello[3])["nonce"])
-    w.write(encode_frame(C.FRAME_CONTROL, 0, 0, json.dumps({"op": "auth", "mac": auth_mac(TOKEN, b"client", nonce)}).encode()))
+    auth = {"op": "auth", "mac": auth_mac(TOKEN, b"client", nonce)}
+    w.write(encode_frame(C.FRAME_CONTROL, 0, 0, json.dumps(auth).encode()))
     (welcome,) = await read_frames(r, 1)
     assert json.loads(welcome[3])["op"] == "welcome"
     return r, w
