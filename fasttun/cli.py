@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="tunnel connections open at once (default 256)")
     lim.add_argument("--max-streams", type=int, default=None, metavar="N",
                      help="streams (public connections) one client may have open at once (default 65536)")
+    lim.add_argument("--max-pending", type=int, default=None, metavar="N",
+                     help="public connections per tunnel that may wait for the client to reach its local "
+                          "service; more are refused at once (default 1024)")
     lim.add_argument("--max-frame", type=int, default=None, metavar="BYTES",
                      help="largest frame payload accepted from a client (default 262144)")
     lim.add_argument("--handshake-timeout", type=float, default=None, metavar="SECONDS",
@@ -147,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--ca", metavar="FILE",
                    help="verify the server's certificate with this CA bundle ('system': the system's store)")
     e.add_argument("--no-tls", action="store_true", help="plain TCP (only with a server started with --no-tls)")
+    e.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="give up reaching the server, or a local service for one public connection, "
+                        "after this long (default 10)")
     e.add_argument("--no-reconnect", action="store_true",
                    help="exit when the server is lost instead of reconnecting with backoff (1 s doubling to 30 s)")
     _common(e)
@@ -189,7 +195,7 @@ SERVE_DEFAULTS: dict[str, object] = {
     "listen": f"0.0.0.0:{DEFAULT_CONTROL_PORT}", "public_host": "", "ports": f"{DEFAULT_PORTS[0]}-{DEFAULT_PORTS[1]}",
     "token": None, "no_auth": False, "no_tls": False, "cert": None, "key": None, "state_dir": None,
     "heartbeat_interval": 5.0, "heartbeat_timeout": None, "max_clients": 256, "max_streams": 65536,
-    "max_frame": 262144, "handshake_timeout": 10.0, "buffer_size": DEFAULT_BUFFER_KIB,
+    "max_pending": 1024, "max_frame": 262144, "handshake_timeout": 10.0, "buffer_size": DEFAULT_BUFFER_KIB,
 }
 
 
@@ -222,6 +228,7 @@ def _serve_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
                        buffer_size=int(o["buffer_size"]) * 1024, tls=not o["no_tls"],  # type: ignore[call-overload]
                        cert=o["cert"], key=o["key"], state_dir=o["state_dir"],  # type: ignore[arg-type]
                        max_clients=o["max_clients"], max_streams=o["max_streams"],  # type: ignore[arg-type]
+                       max_pending=o["max_pending"],  # type: ignore[arg-type]
                        max_frame=o["max_frame"], handshake_timeout=float(o["handshake_timeout"]),  # type: ignore[arg-type]
                        clients=clients)
     return cfg.validate(), generated
@@ -288,7 +295,8 @@ def _client_config(args: argparse.Namespace) -> ClientConfig:
         tls.normalize_fingerprint(args.fingerprint)  # a clear error now, not at connect time
     cfg = ClientConfig(server_host=host, server_port=port, token=args.token, routes=tuple(routes),
                        reconnect=not args.no_reconnect, buffer_size=args.buffer_size * 1024,
-                       tls=not args.no_tls, fingerprint=args.fingerprint, ca=args.ca)
+                       tls=not args.no_tls, fingerprint=args.fingerprint, ca=args.ca,
+                       connect_timeout=args.connect_timeout)
     return cfg.validate()
 
 

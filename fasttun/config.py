@@ -51,6 +51,8 @@ class ServerConfig:
     """Streams one client may have open at once."""
     max_clients: int = 256
     """Tunnel connections (authenticated or not) open at once."""
+    max_pending: int = 1024
+    """Public connections per tunnel still waiting for the client to reach its local service."""
     max_frame: int = 262144
     """Largest frame payload accepted from a client (at least 256 KiB)."""
     auth_failures: int = 5
@@ -87,8 +89,8 @@ class ServerConfig:
                 raise ConfigError(f"client {c.name!r}: ports {low}-{high}: want LOW-HIGH within 1-65535")
         _check_timing(self.ping_interval, self.ping_timeout)
         _check_buffer(self.buffer_size)
-        if self.max_clients < 1 or self.max_streams < 1:
-            raise ConfigError("--max-clients and --max-streams must be at least 1")
+        if self.max_clients < 1 or self.max_streams < 1 or self.max_pending < 1:
+            raise ConfigError("--max-clients, --max-streams and --max-pending must be at least 1")
         if not 262144 <= self.max_frame <= 1 << 24:
             raise ConfigError(f"--max-frame {self.max_frame}: want 262144 (256 KiB) to 16777216")
         if self.handshake_timeout <= 0:
@@ -135,7 +137,7 @@ class ClientConfig:
     backoff_max: float = 30.0
     """Longest reconnect delay, in seconds."""
     connect_timeout: float = 10.0
-    """Seconds to reach and authenticate with the server."""
+    """Seconds to reach and authenticate with the server, and to reach a local service."""
     buffer_size: int = DEFAULT_BUFFER_KIB * 1024
     """Size of the I/O buffers of the tunnel connection, in bytes."""
     tls: bool = True
@@ -154,6 +156,8 @@ class ClientConfig:
             _check_port(r.remote_port, "remote port", allow_zero=True)
         if self.backoff_min <= 0 or self.backoff_max < self.backoff_min:
             raise ConfigError("backoff: want 0 < min <= max")
+        if not self.connect_timeout > 0:
+            raise ConfigError(f"--connect-timeout {self.connect_timeout}: want a positive number of seconds")
         _check_buffer(self.buffer_size)
         if not self.tls and (self.fingerprint or self.ca):
             raise ConfigError("--fingerprint/--ca make no sense with --no-tls")

@@ -36,7 +36,7 @@ FRAME_NAMES = {
 
 # docs/spec.md §5 "Flags".
 FLAG_FIN = 0x01  # DATA: the sender will send no more data on this stream
-FLAG_ACK = 0x02  # PING: this is the answer to a ping
+FLAG_ACK = 0x02  # PING: this is the answer to a ping; WINDOW_UPDATE: stream accepted
 FLAG_BLOCKED = 0x04  # DATA: this frame used up the sender's window
 
 # docs/spec.md §6 "Limits": sizes.
@@ -86,3 +86,4 @@ EV_RESET = 5  # a: reset code
 EV_WINDOW = 6  # a: new send window
 EV_GO_AWAY = 7  # a: code, b: str message
 EV_TIMEOUT = 8  # the peer went silent for longer than the timeout
+EV_ACCEPT = 9  # the peer reached the service behind a stream we opened

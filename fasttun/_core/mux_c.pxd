@@ -62,7 +62,7 @@ cdef class Session:
 
     @cython.locals(st=Stream, n=Py_ssize_t, window=cython.longlong, credit=cython.longlong,
                    old=cython.longlong, delta=cython.longlong)
-    cpdef _handle_window_update(self, unsigned int stream_id, object payload)
+    cpdef _handle_window_update(self, int flags, unsigned int stream_id, object payload)
 
     @cython.locals(st=Stream, n=Py_ssize_t, pos=Py_ssize_t, out=bytearray)
     cpdef object reserve(self, unsigned int stream_id)

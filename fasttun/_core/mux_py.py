@@ -69,6 +69,7 @@ import struct
 from ..exceptions import ProtocolError
 from .consts import (
     DEFAULT_MAX_FRAME,
+    EV_ACCEPT,
     EV_CONTROL,
     EV_DATA,
     EV_FIN,
@@ -235,7 +236,7 @@ class Session:
         if ftype == FRAME_DATA:
             self._handle_data(flags, stream_id, payload)
         elif ftype == FRAME_WINDOW_UPDATE:
-            self._handle_window_update(stream_id, payload)
+            self._handle_window_update(flags, stream_id, payload)
         elif ftype == FRAME_OPEN:
             self._handle_open(stream_id, payload)
         elif ftype == FRAME_RESET:
@@ -287,7 +288,7 @@ class Session:
             if st.local_fin:
                 self._forget(stream_id)
 
-    def _handle_window_update(self, stream_id: int, payload: memoryview) -> None:
+    def _handle_window_update(self, flags: int, stream_id: int, payload: memoryview) -> None:
         if len(payload) != 4:
             raise ProtocolError(f"WINDOW_UPDATE with a payload of {len(payload)} bytes")
         if stream_id == 0:
@@ -302,6 +303,9 @@ class Session:
         st = self._live_stream(stream_id, "WINDOW_UPDATE")
         if st is None:
             return
+        if flags & FLAG_ACK and (stream_id & 1) == (self._next_id & 1):
+            # The peer reached the service behind our stream (§4.3.1).
+            self._events.append((EV_ACCEPT, stream_id, None, None))
         delta = _U32.unpack_from(payload)[0]
         old = st.send_window
         window = old + delta
@@ -483,6 +487,15 @@ class Session:
             self.commit(stream_id, n)
             sent += n
         return sent
+
+    def accept_stream(self, stream_id: int) -> None:
+        """Tell the peer that its stream reached our service (§4.3.1).
+
+        Sent by the side that received OPEN once the connection to its local
+        service is up; the opener counts the stream as pending until then.
+        """
+        if stream_id in self._streams:
+            self._send_frame(FRAME_WINDOW_UPDATE, FLAG_ACK, stream_id, _U32.pack(0))
 
     def send_fin(self, stream_id: int) -> None:
         """Close the sending half of the stream (the local side reached EOF)."""

@@ -184,19 +184,21 @@ class ServerSession(SessionProtocol):
 
     async def _dial(self, st: StreamProtocol, tunnel: Tunnel, info: bytes) -> None:
         try:
-            addrs = tunnel.addresses or await tunnel.resolve(self.loop)
-            for i, (family, addr) in enumerate(addrs):
-                try:
-                    # A numeric address: no getaddrinfo (a thread) per connection.
-                    await self.loop.create_connection(lambda: st, addr[0], addr[1], family=family)
-                    break
-                except OSError:
-                    if i == len(addrs) - 1:
-                        tunnel.addresses = None  # resolve again next time
-                        raise
-        except OSError as exc:
+            async with asyncio.timeout(self.client.config.connect_timeout):
+                addrs = tunnel.addresses or await tunnel.resolve(self.loop)
+                for i, (family, addr) in enumerate(addrs):
+                    try:
+                        # A numeric address: no getaddrinfo (a thread) per connection.
+                        await self.loop.create_connection(lambda: st, addr[0], addr[1], family=family)
+                        break
+                    except OSError:
+                        if i == len(addrs) - 1:
+                            tunnel.addresses = None  # resolve again next time
+                            raise
+        except OSError as exc:  # TimeoutError included
+            why = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or exc
             log.warning("%s: cannot reach %s for %s: %s", tunnel.public_address, tunnel.local_address,
-                        info.decode(errors="replace") or "a public connection", exc.strerror or exc)
+                        info.decode(errors="replace") or "a public connection", why)
             if self.streams.get(st.stream_id) is st:
                 del self.streams[st.stream_id]
             self.session.send_reset(st.stream_id, RESET_REFUSED)

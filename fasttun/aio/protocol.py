@@ -17,6 +17,7 @@ from typing import Any
 
 from .._core import Session
 from .._core.consts import (
+    EV_ACCEPT,
     EV_CONTROL,
     EV_DATA,
     EV_FIN,
@@ -174,6 +175,10 @@ class SessionProtocol(asyncio.BufferedProtocol):
                 st = streams.get(stream_id)
                 if st is not None:
                     st.deliver_reset()
+            elif kind == EV_ACCEPT:
+                st = streams.get(stream_id)
+                if st is not None:
+                    st.settle()
             elif kind == EV_OPEN:
                 self.on_open(stream_id, a, b)
             elif kind == EV_CONTROL:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._core.consts import RESET_CANCEL
 
@@ -69,6 +69,7 @@ class StreamProtocol(asyncio.BufferedProtocol):
         self._closed = False
         self._scratch: memoryview | None = None
         self._into_scratch = False
+        self.pending_in: Any = None  # server: the tunnel counting this stream as pending
 
     # -- asyncio side -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -83,8 +84,10 @@ class StreamProtocol(asyncio.BufferedProtocol):
                 self._closed = True
                 abort_with_rst(transport)
                 return
-        else:
+        else:  # client: the local service is reached; tell the server (§4.3.1)
             self.owner.streams[self.stream_id] = self
+            self.session.accept_stream(self.stream_id)
+            self.owner.schedule_flush()
         pending, self._pending = self._pending, None
         if pending:
             for chunk in pending:
@@ -152,6 +155,8 @@ class StreamProtocol(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        if self.pending_in is not None:
+            self.settle()
         owner = self.owner
         if owner.streams.get(self.stream_id) is self:
             del owner.streams[self.stream_id]
@@ -215,8 +220,17 @@ class StreamProtocol(asyncio.BufferedProtocol):
         if self._eof_in:
             self._close()
 
+    def settle(self) -> None:
+        """Server: the stream is no longer pending (accepted, or gone)."""
+        tunnel = self.pending_in
+        if tunnel is not None:
+            self.pending_in = None
+            tunnel.pending -= 1
+
     def deliver_reset(self) -> None:
         """The peer aborted the stream: abort the socket."""
+        if self.pending_in is not None:
+            self.settle()
         self.owner.streams.pop(self.stream_id, None)
         self._closed = True
         if self.transport is not None:

@@ -48,6 +48,9 @@ class Tunnel:
     local: str
     owner: "ClientSession"
     server: asyncio.AbstractServer
+    pending: int = 0  # public connections whose stream the client has not accepted yet
+    refused: int = 0  # public connections refused because too many were pending
+    logged_at: float = float("-inf")  # when a refusal was last logged
 
 
 class ClientSession(SessionProtocol):
@@ -168,8 +171,25 @@ class ClientSession(SessionProtocol):
                            "host": self.server.config.public_host})
         log.info("client %s: public port %d -> %s", self.peer, tunnel.port, local)
 
+    def on_open(self, stream_id: int, tunnel_id: int, info: bytes) -> None:
+        self.fail(GO_AWAY_PROTOCOL_ERROR, f"{self.peer} opened stream {stream_id}, "
+                  "but only the server opens streams (docs/spec.md §4.3)")
+
     def accept_public(self, st: StreamProtocol) -> bool:
         if self.transport is None or self.transport.is_closing():
+            return False
+        tunnel = self.tunnels.get(st.tunnel_id)
+        if tunnel is None:  # unbound meanwhile
+            return False
+        limit = self.server.config.max_pending
+        if tunnel.pending >= limit:
+            tunnel.refused += 1
+            now = self.loop.time()
+            if now - tunnel.logged_at >= 1.0:  # at most a line a second under a flood
+                tunnel.logged_at = now
+                log.warning("client %s: public port %d has %d connections waiting for the local service "
+                            "(--max-pending %d); refused %d so far", self.peer, tunnel.port, tunnel.pending,
+                            limit, tunnel.refused)
             return False
         peer = st.transport.get_extra_info("peername") if st.transport else None
         info = f"{peer[0]}:{peer[1]}".encode() if peer else b""
@@ -178,6 +198,8 @@ class ClientSession(SessionProtocol):
             log.warning("client %s: stream limit reached, refusing a public connection", self.peer)
             return False
         st.stream_id = sid
+        st.pending_in = tunnel
+        tunnel.pending += 1
         self.streams[sid] = st
         self.schedule_flush()
         self.server.streams_total += 1

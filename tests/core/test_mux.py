@@ -52,6 +52,24 @@ def test_open_data_fin(pair):
     assert server.stream_count == 0
 
 
+def test_accept_stream(pair):
+    """§4.3.1: the client acknowledges a stream once its local service is reached."""
+    client, server = pair
+    sid = server.open_stream(1)
+    pump(server, client)
+    client.accept_stream(sid)
+    assert pump(client, server) == [(C.EV_ACCEPT, sid, None, None)]
+    assert server.send_window(sid) == C.INITIAL_WINDOW  # an increment of 0
+    # ACK on a stream the receiver did not open is ignored (no event, no error)
+    server.accept_stream(sid)
+    assert pump(server, client) == []
+    # accepting a stream that is gone sends nothing
+    server.send_reset(sid, C.RESET_CANCEL)
+    pump(server, client)
+    client.accept_stream(sid)
+    assert client.data_to_send() == []
+
+
 def test_window_limits_and_update(pair):
     client, server = pair
     sid = server.open_stream(1)

@@ -187,6 +187,8 @@ def test_user_mistakes_clear_errors(env):
         (["expose", "--server", "x:1", "-r", "3000"], "want LOCAL-REMOTE"),
         (["expose", "--server", "127.0.0.1:1"], "nothing to expose"),
         (["serve", "--bogus"], "unrecognized arguments"),
+        (["serve", "--max-pending", "0"], "--max-pending must be at least 1"),
+        (["expose", "3000", "--server", "127.0.0.1:1", "--connect-timeout", "0"], "--connect-timeout 0.0: want"),
     ]:
         r = run(args, env)
         assert r.returncode == 2, (args, r)
@@ -323,6 +325,7 @@ def test_config_file_mistakes(env, tmp_path):
     cases = {
         "bogus = 1\n": "unknown option 'bogus'",
         "max_clients = \"many\"\n": "max_clients = 'many': want a int",
+        "max_pending = 0\n": "--max-pending must be at least 1",
         "[[clients]]\nname = \"x\"\nports = \"1-2\"\n": "clients[0]: a non-empty token is required",
         "listen = \n": "not valid TOML",
     }
