@@ -43,9 +43,9 @@ cdef class Session:
     cdef public object _decoder
     cdef public object _pool
     cdef public object _out               # bytearray being filled, or None
-    cdef public Py_ssize_t _out_pos
-    cdef public list _sealed              # (buffer, length) ready to send
-    cdef public list _inflight            # buffers handed to the adapter
+    cdef public Py_ssize_t _out_pos       # end of the bytes written into _out
+    cdef public Py_ssize_t _out_sent      # end of the bytes of _out handed out
+    cdef public list _sealed              # (buffer, start, end) not handed out yet
     cdef public long long _last_frames
     cdef public double _last_alive
     cdef public double _next_ping
@@ -64,7 +64,7 @@ cdef class Session:
                    old=cython.longlong, delta=cython.longlong)
     cpdef _handle_window_update(self, int flags, unsigned int stream_id, object payload)
 
-    @cython.locals(st=Stream, n=Py_ssize_t, pos=Py_ssize_t, out=bytearray)
+    @cython.locals(st=Stream, n=Py_ssize_t, room=Py_ssize_t, pos=Py_ssize_t, out=bytearray)
     cpdef object reserve(self, unsigned int stream_id)
 
     @cython.locals(st=Stream, pos=Py_ssize_t, window=cython.longlong)

@@ -112,6 +112,8 @@ __all__ = ["Session", "Stream"]
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 OUT_BUFFER_SIZE = 262144
+# reserve() shortens a frame to the room left in the current buffer, down to this.
+MIN_RESERVE = 65536
 
 
 class Stream:
@@ -178,10 +180,10 @@ class Session:
         if pool is None or pool.size < HEADER_SIZE + DEFAULT_MAX_FRAME:
             pool = BufferPool(max(buffer_size, 2 * (HEADER_SIZE + DEFAULT_MAX_FRAME)), 8)
         self._pool = pool
-        self._out: bytearray | None = None
-        self._out_pos = 0
-        self._sealed: list = []
-        self._inflight: list = []
+        self._out: bytearray | None = None  # the buffer frames are written into
+        self._out_pos = 0  # end of the bytes written into _out
+        self._out_sent = 0  # end of the bytes of _out handed out by data_to_send()
+        self._sealed: list = []  # (buffer, start, end): full buffers' bytes not handed out yet
         self._last_frames = 0
         self._last_alive = now
         self._next_ping = now + ping_interval
@@ -397,28 +399,40 @@ class Session:
         self._out_pos = pos + n
 
     def _seal(self) -> None:
-        if self._out is not None:
-            if self._out_pos:
-                self._sealed.append((self._out, self._out_pos))
+        # The current buffer is full: its bytes not handed out yet wait in
+        # _sealed; a buffer handed out entirely goes back to the pool (which
+        # reuses it only once no view of it is alive).
+        out = self._out
+        if out is not None:
+            if self._out_pos > self._out_sent:
+                self._sealed.append((out, self._out_sent, self._out_pos))
             else:
-                self._pool.release(self._out)
+                self._pool.release(out)
             self._out = None
             self._out_pos = 0
+            self._out_sent = 0
 
     def data_to_send(self) -> list:
         """Return the bytes to write to the tunnel connection, as views.
 
         Write each view, in order, and drop them.  The buffers behind them are
-        reused only once nothing exports them any more.
+        reused only once nothing exports them any more.  Later frames go on
+        into the same buffer, after the bytes handed out: a flush per loop
+        iteration does not take a buffer of its own.
         """
-        pool = self._pool
-        for buf in self._inflight:
-            pool.release(buf)
-        self._seal()
+        views = []
         sealed = self._sealed
-        self._inflight = [b for b, _ in sealed]
-        views = [memoryview(b)[:n] for b, n in sealed]
-        sealed.clear()
+        if sealed:
+            pool = self._pool
+            for item in sealed:
+                buf = item[0]
+                views.append(memoryview(buf)[item[1] : item[2]])
+                pool.release(buf)  # the view exports it: not reused while it lives
+            sealed.clear()
+        out = self._out
+        if out is not None and self._out_pos > self._out_sent:
+            views.append(memoryview(out)[self._out_sent : self._out_pos])
+            self._out_sent = self._out_pos
         return views
 
     def send_window(self, stream_id: int) -> int:
@@ -456,9 +470,13 @@ class Session:
         if n > self.send_max_frame:
             n = self.send_max_frame
         out = self._out
-        if out is None or len(out) - self._out_pos < HEADER_SIZE + n:
-            self._seal()
-            out = self._out = self._pool.acquire()
+        room = len(out) - self._out_pos - HEADER_SIZE if out is not None else -1
+        if room < n:
+            if room >= MIN_RESERVE:  # a smaller frame rather than a new buffer
+                n = room
+            else:
+                self._seal()
+                out = self._out = self._pool.acquire()
         start = self._out_pos + HEADER_SIZE
         return memoryview(out)[start : start + n]
 
@@ -547,7 +565,9 @@ class Session:
                 st.window -= shrink
                 self._windows -= shrink
                 credit -= shrink
-        if credit >= (st.window >> 1):
+        if credit >= (st.window >> 1) or (st.peer_blocked and unconsumed <= 0 < credit):
+            # (A blocked peer waits for this credit: once every received byte
+            # is delivered it goes back at once, with the growth.)
             if st.peer_blocked and unconsumed <= 0:
                 st.peer_blocked = False
                 grow = st.window
