@@ -31,6 +31,7 @@ from .server import auth_mac
 __all__ = ["TunnelClient", "Tunnel"]
 
 log = logging.getLogger("fasttun")
+_random = random.Random()  # our own: the global one belongs to the embedding program
 
 
 class Tunnel:
@@ -347,7 +348,7 @@ class TunnelClient:
             log.warning("lost the tunnel server (%s); reconnecting", reason)
             delay = cfg.backoff_min
             while not self._closing:
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                await asyncio.sleep(delay * _random.uniform(0.8, 1.2))
                 try:
                     self.conn = await self._dial()
                 except AuthenticationError as exc:

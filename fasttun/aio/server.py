@@ -30,6 +30,7 @@ from .relay import StreamProtocol
 __all__ = ["TunnelServer", "auth_mac"]
 
 log = logging.getLogger("fasttun")
+_random = random.Random()  # our own: the global one belongs to the embedding program
 
 
 def auth_mac(token: str, role: bytes, nonce: bytes, binding: bytes = b"") -> str:
@@ -330,9 +331,9 @@ class TunnelServer:
     def _free_ports(self, low: int, high: int) -> list[int]:
         ports = [p for p in range(low, high + 1) if p not in self.tunnels]
         if len(ports) > 64:  # try a random sample first; a full scan would be slow
-            ports = random.sample(ports, 64)
+            ports = _random.sample(ports, 64)
         else:
-            random.shuffle(ports)
+            _random.shuffle(ports)
         return ports
 
     async def _listen(self, owner: ClientSession, tunnel_id: int, port: int) -> asyncio.AbstractServer:

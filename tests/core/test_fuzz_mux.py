@@ -10,7 +10,6 @@ with ProtocolError, and keep what it holds bounded by what it was given.
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -177,5 +176,3 @@ def test_recorded_sequences_are_rich():
     assert seen == {C.FRAME_OPEN, C.FRAME_DATA, C.FRAME_WINDOW_UPDATE, C.FRAME_RESET, C.FRAME_PING,
                     C.FRAME_CONTROL}
 
-
-pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
