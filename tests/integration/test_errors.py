@@ -6,7 +6,7 @@ import pytest
 
 import fasttun
 
-from ..support import Services, client_for, roundtrip, tunnel_server
+from ..support import Services, client_for, free_range, roundtrip, tunnel_server
 
 pytestmark = pytest.mark.usefixtures("impl", "loop_kind")
 
@@ -30,10 +30,21 @@ async def test_port_conflict_between_clients():
 
 
 async def test_port_outside_range():
-    async with tunnel_server(ports=(40000, 40010)) as server, client_for(server) as c:
-        refused = r"outside the range this server allows this client \(40000-40010\)"
-        with pytest.raises(fasttun.TunnelError, match=refused):
-            await c.expose(1, remote_port=39999)
+    svc = Services()
+    port = await svc.echo()
+    low, high = free_range(5)
+    async with tunnel_server(ports=(low, high)) as server, client_for(server) as a, client_for(server) as c:
+        ta = await a.expose(port)
+        refused = rf"outside the range this server allows this client \({low}-{high}\)"
+        for wanted in (low - 1, high + 1):
+            with pytest.raises(fasttun.TunnelError, match=refused):
+                await c.expose(port, remote_port=wanted)
+        # the refusals changed nothing for the other client, nor for this one
+        assert await roundtrip(ta.remote_port, b"a's tunnel works") == b"a's tunnel works"
+        tc = await c.expose(port)
+        assert await roundtrip(tc.remote_port, b"c's too") == b"c's too"
+        assert server.public_ports == sorted([ta.remote_port, tc.remote_port])
+    svc.close()
 
 
 async def test_unreachable_server():
