@@ -17,6 +17,8 @@ from fasttun._core import consts as C
 from fasttun._core.mux import SessionC, SessionPy
 from fasttun.exceptions import ProtocolError
 
+from ..fuzzing import mutate, mutation
+
 IMPLS = [SessionPy] + ([SessionC] if SessionC is not None else [])
 
 op = st.one_of(
@@ -77,33 +79,6 @@ def record(ops) -> tuple[bytes, bytes, int]:
             _drain(server, client, s2c)
             _drain(client, server, c2s)
     return b"".join(s2c), b"".join(c2s), len(streams)
-
-
-mutation = st.one_of(
-    st.tuples(st.just("flip"), st.floats(0, 1), st.integers(1, 255)),
-    st.tuples(st.just("insert"), st.floats(0, 1), st.binary(min_size=1, max_size=24)),
-    st.tuples(st.just("delete"), st.floats(0, 1), st.integers(1, 40)),
-    st.tuples(st.just("duplicate"), st.floats(0, 1), st.integers(1, 200)),
-    st.tuples(st.just("truncate"), st.floats(0, 1)),
-)
-
-
-def mutate(wire: bytes, mutations) -> bytes:
-    data = bytearray(wire)
-    for m in mutations:
-        # Past the preamble mostly: a broken preamble is one quick error.
-        pos = min(len(data), int(m[1] * len(data)))
-        if m[0] == "flip" and pos < len(data):
-            data[pos] ^= m[2]
-        elif m[0] == "insert":
-            data[pos:pos] = m[2]
-        elif m[0] == "delete":
-            del data[pos : pos + m[2]]
-        elif m[0] == "duplicate":
-            data[pos:pos] = data[pos : pos + m[2]]
-        elif m[0] == "truncate":
-            del data[pos:]
-    return bytes(data)
 
 
 def feed(Session, client: bool, chunks: list, opens: int = 0) -> tuple[list, int]:

@@ -28,6 +28,7 @@ from fasttun._core import consts as C
 from fasttun._core.frames_py import encode_frame
 from fasttun.aio.server import auth_mac
 
+from ..fuzzing import mutate, mutation
 from ..support import TOKEN, Services, client_for, roundtrip, tunnel_server
 
 HANDSHAKE_TIMEOUT = 0.3
@@ -84,13 +85,6 @@ json_value = st.recursive(
 )
 field_change = st.tuples(st.sampled_from(["op", "mac", "cnonce", "client", "id", "port", "local", "prefer"]),
                          json_value)
-byte_mutation = st.one_of(
-    st.tuples(st.just("flip"), st.floats(0, 1), st.integers(1, 255)),
-    st.tuples(st.just("insert"), st.floats(0, 1), st.binary(min_size=1, max_size=16)),
-    st.tuples(st.just("delete"), st.floats(0, 1), st.integers(1, 20)),
-    st.tuples(st.just("truncate"), st.floats(0, 1)),
-)
-
 
 def build(nonce: bytes, fields: list, with_bind: bool, mutations: list) -> bytes:
     auth: dict = {"op": "auth", "mac": auth_mac(TOKEN, b"client", nonce), "cnonce": "ab" * 32, "client": "fuzz"}
@@ -100,17 +94,7 @@ def build(nonce: bytes, fields: list, with_bind: bool, mutations: list) -> bytes
     data = bytearray(C.PREAMBLE + encode_frame(C.FRAME_CONTROL, 0, 0, json.dumps(auth).encode()))
     if with_bind:
         data += encode_frame(C.FRAME_CONTROL, 0, 0, json.dumps(bind).encode())
-    for m in mutations:
-        pos = min(len(data), int(m[1] * len(data)))
-        if m[0] == "flip" and pos < len(data):
-            data[pos] ^= m[2]
-        elif m[0] == "insert":
-            data[pos:pos] = m[2]
-        elif m[0] == "delete":
-            del data[pos : pos + m[2]]
-        elif m[0] == "truncate":
-            del data[pos:]
-    return bytes(data)
+    return mutate(bytes(data), mutations)
 
 
 @pytest.fixture
@@ -148,7 +132,7 @@ def attempt(address, fields, with_bind, mutations, cuts) -> str:
 @settings(max_examples=100, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(fields=st.lists(field_change, max_size=3), with_bind=st.booleans(),
-       mutations=st.lists(byte_mutation, max_size=3), cuts=st.lists(st.integers(0, 400), max_size=4))
+       mutations=st.lists(mutation, max_size=3), cuts=st.lists(st.integers(0, 400), max_size=4))
 def test_fuzzed_handshakes(server_thread, fields, with_bind, mutations, cuts):
     event(attempt(server_thread.server.address, fields, with_bind, mutations, cuts))
 
