@@ -192,9 +192,12 @@ class StreamProtocol(asyncio.BufferedProtocol):
         if self._closed:
             return
         n = sum(map(len, payloads))
-        if n < LEND_MIN or transport.get_write_buffer_size():
+        if n < LEND_MIN or (transport.get_write_buffer_size() and self.session.stream_count > 1):
             # A socket with a backlog keeps what it is given for a while:
-            # give it a copy, so that it does not pin the receive buffer.
+            # give it a copy, so that it does not pin a receive buffer that
+            # mostly holds other streams' bytes.  (A session's only stream
+            # has the receive buffers to itself: what it pins is its own
+            # backlog, plus one partly used buffer.)
             transport.write(b"".join(payloads))
         elif len(payloads) == 1:
             transport.write(payloads[0])  # lent, not copied
