@@ -424,9 +424,8 @@ class Session:
         sealed = self._sealed
         if sealed:
             pool = self._pool
-            for item in sealed:
-                buf = item[0]
-                views.append(memoryview(buf)[item[1] : item[2]])
+            for buf, start, end in sealed:
+                views.append(memoryview(buf)[start:end])
                 pool.release(buf)  # the view exports it: not reused while it lives
             sealed.clear()
         out = self._out

@@ -21,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._core.consts import RESET_CANCEL
 
 if TYPE_CHECKING:
     from .protocol import SessionProtocol
+    from .server import Tunnel
 
 __all__ = ["StreamProtocol", "abort_with_rst"]
 
@@ -69,7 +70,7 @@ class StreamProtocol(asyncio.BufferedProtocol):
         self._closed = False
         self._scratch: memoryview | None = None
         self._into_scratch = False
-        self.pending_in: Any = None  # server: the tunnel counting this stream as pending
+        self.pending_in: Tunnel | None = None  # server: the tunnel counting this stream as pending
 
     # -- asyncio side -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -155,8 +156,7 @@ class StreamProtocol(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
-        if self.pending_in is not None:
-            self.settle()
+        self.settle()
         owner = self.owner
         if owner.streams.get(self.stream_id) is self:
             del owner.streams[self.stream_id]
@@ -232,8 +232,7 @@ class StreamProtocol(asyncio.BufferedProtocol):
 
     def deliver_reset(self) -> None:
         """The peer aborted the stream: abort the socket."""
-        if self.pending_in is not None:
-            self.settle()
+        self.settle()
         self.owner.streams.pop(self.stream_id, None)
         self._closed = True
         if self.transport is not None:

@@ -23,7 +23,8 @@ IMPLS = [SessionPy] + ([SessionC] if SessionC is not None else [])
 
 op = st.one_of(
     st.tuples(st.just("open"), st.integers(0, 3), st.binary(max_size=20)),
-    st.tuples(st.just("data"), st.integers(0, 7), st.integers(0, 70000), st.booleans()),
+    # (kind, stream index, sent by the server?, ...)
+    st.tuples(st.just("data"), st.integers(0, 7), st.booleans(), st.integers(0, 70000)),
     st.tuples(st.just("fin"), st.integers(0, 7), st.booleans()),
     st.tuples(st.just("reset"), st.integers(0, 7), st.booleans(), st.integers(0, 4)),
     st.tuples(st.just("accept"), st.integers(0, 7)),
@@ -63,9 +64,9 @@ def record(ops) -> tuple[bytes, bytes, int]:
             client.accept_stream(streams[o[1] % len(streams)])
         elif kind in ("data", "fin", "reset") and streams:
             sid = streams[o[1] % len(streams)]
-            side = server if o[-1 if kind == "fin" else 3 if kind == "data" else 2] else client
+            side = server if o[2] else client
             if kind == "data":
-                side.send_data(sid, payload[: o[2]])
+                side.send_data(sid, payload[: o[3]])
             elif kind == "fin":
                 side.send_fin(sid)
             else:
@@ -141,7 +142,7 @@ def test_recorded_sequences_are_rich():
     """The recorder produces every frame type it should (so the fuzz above means something)."""
     from fasttun._core.frames_py import FrameDecoder
 
-    ops = [("open", 1, b"x"), ("accept", 0), ("data", 0, 300000, True), ("data", 0, 5, False),
+    ops = [("open", 1, b"x"), ("accept", 0), ("data", 0, True, 300000), ("data", 0, False, 5),
            ("fin", 0, True), ("open", 2, b""), ("reset", 1, False, 0), ("ping", True), ("control", b"{}")]
     s2c, c2s, _ = record(ops)
     seen = set()
