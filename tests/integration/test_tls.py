@@ -66,6 +66,32 @@ async def test_ca_verified_certificate(tmp_path):
     svc.close()
 
 
+async def test_system_trust_store(tmp_path, monkeypatch):
+    """``--ca system`` verifies against the system's store: here OpenSSL's
+    default paths, pointed at a test CA (SSL_CERT_FILE, SSL_CERT_DIR)."""
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "other.pem"))
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "empty"))
+    svc = Services()
+    port = await svc.echo()
+    async with tunnel_server(cert=str(cert), key=str(key)) as server:
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+        async with client_for(server, ca="system") as c:
+            t = await c.expose(port)
+            assert await roundtrip(t.remote_port, b"system store") == b"system store"
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "other.pem"))
+        with pytest.raises(fasttun.AuthenticationError, match="cannot verify the certificate"):
+            async with client_for(server, ca="system"):
+                pass
+    svc.close()
+
+
 async def test_no_auth_server_needs_pin(tmp_path):
     async with tunnel_server(auth=False, token=None, state_dir=str(tmp_path)) as server:
         with pytest.raises(fasttun.AuthenticationError, match="--no-auth"):
