@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import select
 import subprocess
 import sys
 import socket
@@ -25,8 +26,10 @@ SCRIPT = os.path.join(ROOT, "benchmarks", "tlsfloor.py")
 
 
 def start(*args: str) -> tuple[subprocess.Popen, str]:
+    """Start tlsfloor; return the process and its first line ("" if none in 20 s)."""
     p = subprocess.Popen([sys.executable, SCRIPT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = p.stdout.readline()  # type: ignore[union-attr]
+    ready, _, _ = select.select([p.stdout], [], [], 20)
+    line = p.stdout.readline() if ready else ""  # type: ignore[union-attr]
     threading.Thread(target=p.communicate, daemon=True).start()
     return p, line
 
