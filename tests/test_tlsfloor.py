@@ -10,9 +10,9 @@ import hashlib
 import os
 import re
 import select
+import socket
 import subprocess
 import sys
-import socket
 import threading
 import time
 
