@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import hashlib
 import random
+import socket
 import struct
+import threading
 
 import fasttun
 
@@ -91,9 +93,25 @@ class Services:
             s.close()
 
 
-def free_port() -> int:
-    import socket
+def thread_service(handle) -> tuple[int, socket.socket]:
+    """A blocking TCP service on 127.0.0.1 (for tests that run processes):
+    *handle(conn)* runs in a thread of its own for each connection.  Returns
+    (port, listening socket); close the socket to stop accepting."""
+    srv = socket.create_server(("127.0.0.1", 0))
 
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv.getsockname()[1], srv
+
+
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -101,8 +119,6 @@ def free_port() -> int:
 
 def free_range(n: int = 20) -> tuple[int, int]:
     """A run of ports that were free a moment ago (for --ports)."""
-    import socket
-
     for _ in range(200):
         # Below Linux's ephemeral range (32768-60999), so that outgoing
         # connections of other tests do not take ports from the range later.

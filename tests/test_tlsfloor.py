@@ -19,7 +19,7 @@ import time
 import pytest
 
 from .integration.test_cli import echo_service, echo_through
-from .support import pattern
+from .support import pattern, thread_service
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "tlsfloor.py")
@@ -36,18 +36,11 @@ def start(*args: str) -> tuple[subprocess.Popen, str]:
 
 def source_service(data: bytes) -> tuple[int, socket.socket]:
     """Sends *data* to each connection, then closes it."""
-    srv = socket.create_server(("127.0.0.1", 0))
+    def send(conn: socket.socket) -> None:
+        with conn:
+            conn.sendall(data)
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            threading.Thread(target=lambda c=conn: (c.sendall(data), c.close()), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return srv.getsockname()[1], srv
+    return thread_service(send)
 
 
 def slow_download(port: int) -> bytes:

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from ..support import free_port, free_range, pattern
+from ..support import free_port, free_range, pattern, thread_service
 
 TOKEN = "cli-token"
 ENVS = [
@@ -88,18 +88,7 @@ def run(args: list[str], env: dict[str, str] | None = None, timeout: float = 20)
 
 
 def echo_service() -> tuple[int, socket.socket]:
-    srv = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            threading.Thread(target=_echo, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return srv.getsockname()[1], srv
+    return thread_service(_echo)
 
 
 def _echo(conn: socket.socket) -> None:
