@@ -28,8 +28,12 @@ SCRIPT = os.path.join(ROOT, "benchmarks", "tlsfloor.py")
 def start(*args: str) -> tuple[subprocess.Popen, str]:
     """Start tlsfloor; return the process and its first line ("" if none in 20 s)."""
     p = subprocess.Popen([sys.executable, SCRIPT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ready, _, _ = select.select([p.stdout], [], [], 20)
-    line = p.stdout.readline() if ready else ""  # type: ignore[union-attr]
+    try:
+        ready, _, _ = select.select([p.stdout], [], [], 20)
+        line = p.stdout.readline() if ready else ""  # type: ignore[union-attr]
+    except BaseException:
+        stop([p])
+        raise
     threading.Thread(target=p.communicate, daemon=True).start()
     return p, line
 
@@ -58,9 +62,9 @@ def slow_download(port: int) -> bytes:
 def test_relays_a_download_to_a_slow_reader(io):
     data = pattern(32 << 20, seed=5)
     svc_port, svc = source_service(data)
-    procs = []
+    procs: list[subprocess.Popen] = []
     try:
-        public, procs = start_pair(io, svc_port)
+        public = start_pair(io, svc_port, procs)
         got = slow_download(public)
         assert len(got) == len(data)
         assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
@@ -69,8 +73,8 @@ def test_relays_a_download_to_a_slow_reader(io):
         svc.close()
 
 
-def start_pair(io: str, svc_port: int) -> tuple[int, list[subprocess.Popen]]:
-    procs = []
+def start_pair(io: str, svc_port: int, procs: list[subprocess.Popen]) -> int:
+    """Start a tlsfloor server and client (added to *procs*); return the public port."""
     server, line = start("--io", io, "serve", "--listen", "127.0.0.1:0", "--public-host", "127.0.0.1",
                          "--ports", "0-0")
     procs.append(server)
@@ -79,7 +83,7 @@ def start_pair(io: str, svc_port: int) -> tuple[int, list[subprocess.Popen]]:
     client, line = start("--io", io, "expose", str(svc_port), "--server", f"127.0.0.1:{m.group(1)}")
     procs.append(client)
     assert line.startswith("tcp://"), line
-    return int(m.group(2)), procs
+    return int(m.group(2))
 
 
 def stop(procs: list[subprocess.Popen]) -> None:
@@ -91,9 +95,9 @@ def stop(procs: list[subprocess.Popen]) -> None:
 @pytest.mark.parametrize("io", ["bio", "socket"])
 def test_relays_every_byte_both_ways(io):
     svc_port, svc = echo_service()
-    procs = []
+    procs: list[subprocess.Popen] = []
     try:
-        public, procs = start_pair(io, svc_port)
+        public = start_pair(io, svc_port, procs)
         # 8 MiB crosses many TLS records and socket buffers in both directions.
         big = pattern(8 << 20, seed=3)
         assert hashlib.sha256(echo_through(public, big, timeout=60)).digest() == hashlib.sha256(big).digest()
