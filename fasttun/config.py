@@ -75,18 +75,14 @@ class ServerConfig:
     def validate(self) -> "ServerConfig":
         """Return self, or raise ConfigError naming the bad value."""
         _check_port(self.listen_port, "--listen port", allow_zero=True)
-        low, high = self.ports
-        if not (1 <= low <= high <= 65535):
-            raise ConfigError(f"--ports {low}-{high}: want LOW-HIGH with 1 <= LOW <= HIGH <= 65535")
+        _check_ports(*self.ports, f"--ports {self.ports[0]}-{self.ports[1]}")
         if self.auth and not self.token and not self.clients:
             raise ConfigError("a token is required (or --no-auth to accept every client)")
         tokens = [c.token for c in self.clients] + ([self.token] if self.token else [])
         if len(set(tokens)) != len(tokens):
             raise ConfigError("two clients (or a client and --token) share a token")
         for c in self.clients:
-            low, high = c.ports
-            if not (1 <= low <= high <= 65535):
-                raise ConfigError(f"client {c.name!r}: ports {low}-{high}: want LOW-HIGH within 1-65535")
+            _check_ports(*c.ports, f"client {c.name!r}: ports {c.ports[0]}-{c.ports[1]}")
         _check_timing(self.ping_interval, self.ping_timeout)
         _check_buffer(self.buffer_size)
         if self.max_clients < 1 or self.max_streams < 1 or self.max_pending < 1:
@@ -169,6 +165,11 @@ def _check_port(port: int, what: str, allow_zero: bool = False) -> None:
         raise ConfigError(f"{what}: {port} is not a valid port")
 
 
+def _check_ports(low: int, high: int, what: str) -> None:
+    if not (1 <= low <= high <= 65535):
+        raise ConfigError(f"{what}: want LOW-HIGH with 1 <= LOW <= HIGH <= 65535")
+
+
 def _check_timing(interval: float, timeout: float) -> None:
     if interval <= 0 or timeout <= interval:
         raise ConfigError(f"heartbeat: want 0 < interval ({interval}) < timeout ({timeout})")
@@ -233,8 +234,7 @@ def parse_ports(text: str) -> tuple[int, int]:
     low_text, sep, high_text = text.partition("-")
     low = _int(low_text, "--ports")
     high = _int(high_text, "--ports") if sep else low
-    if not (1 <= low <= high <= 65535):
-        raise ConfigError(f"--ports {text}: want LOW-HIGH with 1 <= LOW <= HIGH <= 65535")
+    _check_ports(low, high, f"--ports {text}")
     return low, high
 
 
