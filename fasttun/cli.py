@@ -21,13 +21,13 @@ from .aio.client import Tunnel
 from .api import Client, Server
 from .config import (
     DEFAULT_BUFFER_KIB,
-    ClientAccess,
-    load_server_file,
     DEFAULT_CONTROL_PORT,
     DEFAULT_PORTS,
+    ClientAccess,
     ClientConfig,
     Route,
     ServerConfig,
+    load_server_file,
     parse_hostport,
     parse_local,
     parse_ports,
@@ -55,7 +55,8 @@ example --config file (TOML; flags override it):
   name = "bob"
   token = "bob-secret"
   ports = "20100-20199"
-failed authentications: 5 within 60 s from one address block that address for 60 s
+failed authentications: {ServerConfig.auth_failures} within {ServerConfig.auth_window:g} s from one address \
+block that address for {ServerConfig.auth_window:g} s
 environment: FASTTUN_TOKEN (the token), FASTTUN_LOOP=asyncio (do not use uvloop)
 """
 
@@ -111,18 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "or ~/.local/state/fasttun)")
     lim = s.add_argument_group("limits")
     lim.add_argument("--max-clients", type=int, default=None, metavar="N",
-                     help="tunnel connections open at once (default 256)")
+                     help=f"tunnel connections open at once (default {ServerConfig.max_clients})")
     lim.add_argument("--max-streams", type=int, default=None, metavar="N",
-                     help="streams (public connections) one client may have open at once (default 65536)")
+                     help="streams (public connections) one client may have open at once "
+                          f"(default {ServerConfig.max_streams})")
     lim.add_argument("--max-pending", type=int, default=None, metavar="N",
                      help="public connections per tunnel that may wait for the client to reach its local "
-                          "service; more are refused at once (default 1024)")
+                          f"service; more are refused at once (default {ServerConfig.max_pending})")
     lim.add_argument("--max-frame", type=int, default=None, metavar="BYTES",
-                     help="largest frame payload accepted from a client (default 262144)")
+                     help=f"largest frame payload accepted from a client (default {ServerConfig.max_frame})")
     lim.add_argument("--handshake-timeout", type=float, default=None, metavar="SECONDS",
-                     help="a connection must complete TLS and authenticate within this (default 10)")
+                     help="a connection must complete TLS and authenticate within this "
+                          f"(default {ServerConfig.handshake_timeout:g})")
     s.add_argument("--heartbeat-interval", type=float, default=None, metavar="SECONDS",
-                   help="seconds between heartbeats, both ways (default 5)")
+                   help=f"seconds between heartbeats, both ways (default {ServerConfig.ping_interval:g})")
     s.add_argument("--heartbeat-timeout", type=float, default=None, metavar="SECONDS",
                    help="drop a silent client and free its ports after this long (default 3 x interval)")
     s.add_argument("--config", metavar="FILE",
@@ -194,8 +197,10 @@ async def _wait_signal() -> str:
 SERVE_DEFAULTS: dict[str, object] = {
     "listen": f"0.0.0.0:{DEFAULT_CONTROL_PORT}", "public_host": "", "ports": f"{DEFAULT_PORTS[0]}-{DEFAULT_PORTS[1]}",
     "token": None, "no_auth": False, "no_tls": False, "cert": None, "key": None, "state_dir": None,
-    "heartbeat_interval": 5.0, "heartbeat_timeout": None, "max_clients": 256, "max_streams": 65536,
-    "max_pending": 1024, "max_frame": 262144, "handshake_timeout": 10.0, "buffer_size": DEFAULT_BUFFER_KIB,
+    "heartbeat_interval": ServerConfig.ping_interval, "heartbeat_timeout": None,
+    "max_clients": ServerConfig.max_clients, "max_streams": ServerConfig.max_streams,
+    "max_pending": ServerConfig.max_pending, "max_frame": ServerConfig.max_frame,
+    "handshake_timeout": ServerConfig.handshake_timeout, "buffer_size": DEFAULT_BUFFER_KIB,
 }
 
 
