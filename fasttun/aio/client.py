@@ -23,8 +23,8 @@ from .._core.consts import GO_AWAY_AUTH_FAILED, GO_AWAY_SHUTDOWN, RESET_REFUSED,
 from .._version import __version__
 from ..config import ClientConfig
 from ..exceptions import AuthenticationError, ConnectError, FasttunError, ProtocolError, TunnelError
-from .protocol import SessionProtocol, format_size
 from ..transports import tls
+from .protocol import SessionProtocol, format_size
 from .relay import StreamProtocol
 from .server import auth_mac
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from .._core import Session
 from .._core.consts import (
+    DEFAULT_MAX_FRAME,
     EV_ACCEPT,
     EV_CONTROL,
     EV_DATA,
@@ -29,8 +30,8 @@ from .._core.consts import (
     GO_AWAY_HEARTBEAT_TIMEOUT,
     GO_AWAY_INTERNAL_ERROR,
     GO_AWAY_NAMES,
+    RESET_PROTOCOL_ERROR,
 )
-from .._core.consts import DEFAULT_MAX_FRAME, RESET_PROTOCOL_ERROR
 from ..exceptions import ProtocolError
 from .relay import StreamProtocol
 

@@ -70,11 +70,12 @@ class ClientSession(SessionProtocol):
         self.account: str | None = None  # name of the [[clients]] entry that matched
         self.token: str | None = None  # the token this client proved
         self.ports = cfg.ports  # the range this client may open
+        self.host = ""  # the peer's address, without the port
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         cfg = self.server.config
-        host = self.peer.rpartition(":")[0]
+        self.host = host = self.peer.rpartition(":")[0]
         if self.server.is_blocked(host):
             log.warning("refused %s: too many failed authentications from %s", self.peer, host)
             self.close_reason = "address blocked"
@@ -128,7 +129,7 @@ class ClientSession(SessionProtocol):
                     match = (name, token, ports)
             if match is None:
                 log.warning("authentication failed from %s", self.peer)
-                self.server.auth_failed(self.peer.rpartition(":")[0])
+                self.server.auth_failed(self.host)
                 self.close_reason = "authentication failed"
                 self.close(GO_AWAY_AUTH_FAILED, "invalid token")
                 return
