@@ -1,0 +1,9 @@
+from .httpbody_py import MalformedBody as MalformedBody
+
+class BodyCounter:
+    mode: int
+    remaining: int
+    done: bool
+    def __init__(self) -> None: ...
+    def start(self, mode: int, length: int = 0) -> None: ...
+    def feed(self, data: bytes | bytearray | memoryview) -> int: ...
