@@ -7,6 +7,8 @@ Example::
         async with fasttun.Client(server=f"{host}:{port}", token="s3cret") as client:
             tunnel = await client.expose(3000)
             print(tunnel.public_address)
+            web = await client.expose(8000, http=True, subdomain="myapp")
+            print(web.url)                      # http://myapp.<the server's domain>
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Server:
         base = config or ServerConfig()
         self.config = base.replace(**fields) if fields else base
         self._server = TunnelServer(self.config)
+        self._http: Any = None  # the HTTP front (fasttun.http.front.HttpFront), when on
 
     async def __aenter__(self) -> "Server":
         await self.start()
@@ -40,17 +43,46 @@ class Server:
         await self.close()
 
     async def start(self) -> None:
-        """Open the control listener."""
+        """Open the control listener, and the HTTP/HTTPS ports when configured.
+
+        Raises:
+            OSError: a port cannot be listened on.
+        """
         await self._server.start()
+        cfg = self.config
+        if cfg.http_port is not None or cfg.https_port is not None:
+            from .http.front import HttpFront  # only servers with an HTTP port load it (and h11)
+
+            front = HttpFront(self._server, cfg)
+            try:
+                await front.start()
+            except BaseException:
+                await front.close()
+                await self._server.close()
+                raise
+            self._http = front
+            self._server.fronts[front.kind] = front
 
     async def close(self) -> None:
         """Tell the clients the server goes away and free every port."""
+        if self._http is not None:
+            await self._http.close()
         await self._server.close()
 
     @property
     def address(self) -> tuple[str, int]:
         """(host, port) of the control listener, where clients connect."""
         return self._server.address
+
+    @property
+    def http_port(self) -> int | None:
+        """The HTTP port as bound (None when off)."""
+        return self._http.http_port or None if self._http is not None else None
+
+    @property
+    def https_port(self) -> int | None:
+        """The HTTPS port as bound (None when off)."""
+        return self._http.https_port or None if self._http is not None else None
 
     @property
     def public_ports(self) -> list[int]:
@@ -75,17 +107,22 @@ class Client:
         token: the server's token.
         reconnect: dial again with backoff when the server is lost.
         on_tunnel: called with each ``Tunnel`` when it opens or reopens.
+        on_request: called with (``Tunnel``, record) for each request an HTTP
+            tunnel answered; the record has ``method``, ``path``, ``status``,
+            ``bytes`` (of the answer), ``duration`` (s) and ``client`` (the
+            visitor's address).  Without it the server sends no records.
         **fields: other ``ClientConfig`` fields.
     """
 
     def __init__(self, server: str = f"127.0.0.1:{DEFAULT_CONTROL_PORT}", *, token: str | None = None,
                  reconnect: bool = True, on_tunnel: Callable[[Tunnel], None] | None = None,
+                 on_request: Callable[[Tunnel, dict], None] | None = None,
                  config: ClientConfig | None = None, **fields: Any) -> None:
         if config is None:
             host, port = parse_hostport(server, "127.0.0.1", "server", DEFAULT_CONTROL_PORT)
             config = ClientConfig(server_host=host, server_port=port, token=token, reconnect=reconnect, **fields)
         self.config = config
-        self._client = TunnelClient(config, on_tunnel)
+        self._client = TunnelClient(config, on_tunnel, on_request)
 
     async def __aenter__(self) -> "Client":
         await self.connect()
@@ -98,13 +135,16 @@ class Client:
         """Dial and authenticate; raises ``ConnectError``/``AuthenticationError``."""
         await self._client.connect()
 
-    async def expose(self, local_port: int, *, local_host: str = "localhost", remote_port: int = 0) -> Tunnel:
-        """Open a public port leading to ``local_host:local_port``; see ``TunnelClient.expose``."""
-        return await self._client.expose(local_port, local_host=local_host, remote_port=remote_port)
+    async def expose(self, local_port: int, *, local_host: str = "localhost", remote_port: int = 0,
+                     **options: Any) -> Tunnel:
+        """Open a public port leading to ``local_host:local_port``, or with
+        ``http=True`` an HTTP name (``tunnel.url``); see ``TunnelClient.expose``
+        for the options (``subdomain``, ``basic_auth``, ...)."""
+        return await self._client.expose(local_port, local_host=local_host, remote_port=remote_port, **options)
 
     async def expose_routes(self, routes: list[Route]) -> list[Tunnel]:
         """Expose each ``Route`` in turn."""
-        return [await self.expose(r.local_port, local_host=r.local_host, remote_port=r.remote_port) for r in routes]
+        return [await self._client.expose_route(r) for r in routes]
 
     @property
     def tunnels(self) -> list[Tunnel]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from .exceptions import ConfigError
 
 __all__ = ["ServerConfig", "ClientConfig", "Route", "ClientAccess", "load_server_file",
            "DEFAULT_CONTROL_PORT", "DEFAULT_PORTS",
-           "parse_hostport", "parse_local", "parse_route", "parse_ports"]
+           "parse_hostport", "parse_local", "parse_route", "parse_ports", "parse_header", "parse_proxy_protocol"]
 
 DEFAULT_CONTROL_PORT = 7000
 DEFAULT_PORTS = (10000, 19999)
@@ -71,6 +72,23 @@ class ServerConfig:
     """PEM private key of ``cert``."""
     state_dir: str | None = None
     """Where the self-signed certificate is kept (default ~/.local/state/fasttun)."""
+    # HTTP mode (docs/spec.md §9)
+    http_port: int | None = None
+    """Port where HTTP requests are routed by name to HTTP tunnels (None: off; 0: any free port)."""
+    https_port: int | None = None
+    """Like ``http_port``, over TLS terminated by the server with ``https_cert``."""
+    https_cert: str | None = None
+    """PEM certificate (chain) for ``https_port``, typically a wildcard for ``*.domain``."""
+    https_key: str | None = None
+    """PEM private key of ``https_cert``."""
+    domain: str = ""
+    """The zone subdomains live under: a tunnel named ``myapp`` is ``myapp.domain``."""
+    http_timeout: float = 60.0
+    """Seconds a visitor has to send a request head, and the local service to start its answer."""
+    http_reserve: float = 300.0
+    """Seconds a disconnected client's HTTP names stay reserved for it (visitors get 502 meanwhile)."""
+    access_log: str | None = None
+    """File to append a JSON line per HTTP request to."""
 
     def validate(self) -> "ServerConfig":
         """Return self, or raise ConfigError naming the bad value."""
@@ -95,6 +113,19 @@ class ServerConfig:
             raise ConfigError("--cert and --key go together")
         if self.cert and not self.tls:
             raise ConfigError("--cert/--key make no sense with --no-tls")
+        for port, what in ((self.http_port, "--http-port"), (self.https_port, "--https-port")):
+            if port is not None:
+                _check_port(port, what, allow_zero=True)
+        if self.https_port is not None and not (self.https_cert and self.https_key):
+            raise ConfigError("--https-port needs --https-cert and --https-key")
+        if (self.https_cert or self.https_key) and self.https_port is None:
+            raise ConfigError("--https-cert/--https-key need --https-port")
+        if self.domain and not _valid_domain(self.domain):
+            raise ConfigError(f"--domain {self.domain!r} is not a valid domain name")
+        if not self.http_timeout > 0:
+            raise ConfigError(f"--http-timeout {self.http_timeout}: want a positive number of seconds")
+        if self.http_reserve < 0:
+            raise ConfigError(f"--http-reserve {self.http_reserve}: want 0 or more seconds")
         return self
 
     def replace(self, **changes: object) -> "ServerConfig":
@@ -103,15 +134,74 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class Route:
-    """One mapping: the local service and the public port asked for (0: any)."""
+    """One mapping: the local service, and the public port or HTTP name asked for.
+
+    A TCP tunnel asks for ``remote_port`` (0: any).  An HTTP tunnel
+    (``http=True``) asks for ``subdomain`` or ``hostname`` (neither: a random
+    subdomain) and may carry options the server applies to its requests.
+    """
 
     local_host: str
     local_port: int
     remote_port: int = 0
+    # HTTP tunnels (docs/spec.md §9)
+    http: bool = False
+    """Route HTTP requests for a name on the server's HTTP port here."""
+    subdomain: str = ""
+    """The name asked for, under the server's domain."""
+    hostname: str = ""
+    """A whole host name asked for instead of a subdomain."""
+    basic_auth: str | None = None
+    """``USER:PASS`` visitors must give (the server answers 401 otherwise)."""
+    host_header: str | None = None
+    """``Host`` value the local service receives instead of the visitor's."""
+    request_headers: tuple[tuple[str, str], ...] = ()
+    """Header fields to set on each request; an empty value removes the field."""
+    rate_limit: float | None = None
+    """Requests per second per visitor address; more get 429."""
+    # TCP tunnels
+    proxy_protocol: int = 0
+    """Send a PROXY protocol header (version 1 or 2) to the local service first; 0: off."""
 
     @property
     def local(self) -> str:
         return f"{self.local_host}:{self.local_port}"
+
+    def validate(self) -> "Route":
+        """Return self, or raise ConfigError naming the bad value."""
+        what = f"route {self.local}"
+        _check_port(self.local_port, f"local port of {self.local}")
+        _check_port(self.remote_port, "remote port", allow_zero=True)
+        http_options = (self.subdomain or self.hostname or self.basic_auth is not None or self.host_header is not None
+                        or self.request_headers or self.rate_limit is not None)
+        if not self.http:
+            if http_options:
+                raise ConfigError(f"{what}: --subdomain, --hostname, --basic-auth, --host-header, "
+                                  "--request-header and --rate-limit need --http")
+        else:
+            if self.remote_port:
+                raise ConfigError(f"{what}: an HTTP tunnel has a name, not a remote port")
+            if self.proxy_protocol:
+                raise ConfigError(f"{what}: --proxy-protocol is for TCP tunnels (HTTP tunnels get "
+                                  "X-Forwarded-For and Forwarded)")
+        if self.subdomain and self.hostname:
+            raise ConfigError(f"{what}: --subdomain or --hostname, not both")
+        if self.subdomain and not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", self.subdomain.lower()):
+            raise ConfigError(f"--subdomain {self.subdomain!r}: letters, digits and inner hyphens, at most 63")
+        if self.hostname and not _valid_domain(self.hostname):
+            raise ConfigError(f"--hostname {self.hostname!r} is not a valid host name")
+        if self.basic_auth is not None and (":" not in self.basic_auth or self.basic_auth.startswith(":")):
+            raise ConfigError("--basic-auth: want USER:PASS")
+        if self.rate_limit is not None and not 0 < self.rate_limit <= 1e6:
+            raise ConfigError(f"--rate-limit {self.rate_limit:g}: want a positive number of requests per second")
+        if self.proxy_protocol not in (0, 1, 2):
+            raise ConfigError(f"--proxy-protocol: want v1 or v2, not {self.proxy_protocol!r}")
+        for name, value in self.request_headers:
+            if not name or not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", name):
+                raise ConfigError(f"--request-header {name!r}: not a valid header name")
+            if any(c in value for c in "\r\n\0"):
+                raise ConfigError(f"--request-header {name}: the value may not hold line breaks")
+        return self
 
 
 @dataclass(frozen=True)
@@ -148,8 +238,7 @@ class ClientConfig:
         """Return self, or raise ConfigError naming the bad value."""
         _check_port(self.server_port, "--server port")
         for r in self.routes:
-            _check_port(r.local_port, f"local port of {r.local}")
-            _check_port(r.remote_port, "remote port", allow_zero=True)
+            r.validate()
         if self.backoff_min <= 0 or self.backoff_max < self.backoff_min:
             raise ConfigError("backoff: want 0 < min <= max")
         if not self.connect_timeout > 0:
@@ -158,6 +247,11 @@ class ClientConfig:
         if not self.tls and (self.fingerprint or self.ca):
             raise ConfigError("--fingerprint/--ca make no sense with --no-tls")
         return self
+
+
+def _valid_domain(text: str) -> bool:
+    labels = text.strip(".").lower().split(".")
+    return all(re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", label) for label in labels) and len(text) <= 253
 
 
 def _check_port(port: int, what: str, allow_zero: bool = False) -> None:
@@ -219,14 +313,44 @@ def parse_local(text: str) -> tuple[str, int]:
 
 
 def parse_route(text: str) -> Route:
-    """Parse ``LOCAL-REMOTE`` (``localhost:8080-8080``; REMOTE 0 is server-assigned)."""
+    """Parse ``LOCAL-REMOTE``: REMOTE is a public port (``localhost:8080-8080``;
+    0 is server-assigned) or an HTTP name: ``http`` (a random subdomain),
+    ``http:NAME`` (a subdomain) or ``http:HOST.NAME`` (a whole host name)."""
     local, sep, remote = text.rpartition("-")
+    at = text.find("-http")
+    while at > 0:  # an HTTP name may hold hyphens: split at the first "-http" that starts REMOTE
+        rest = text[at + 1 :]
+        if rest == "http" or rest.startswith("http:"):
+            local, sep, remote = text[:at], "-", rest
+            break
+        at = text.find("-http", at + 1)
     if not sep or not local:
-        raise ConfigError(f"--route {text!r}: want LOCAL-REMOTE, e.g. localhost:8080-8080")
+        raise ConfigError(f"--route {text!r}: want LOCAL-REMOTE, e.g. localhost:8080-8080 or 3000-http:myapp")
     host, port = parse_local(local)
+    if remote == "http" or remote.startswith("http:"):
+        name = remote[5:]
+        route = Route(host, port, http=True, hostname=name if "." in name else "",
+                      subdomain=name if "." not in name else "")
+        return route.validate()
     rport = _int(remote, f"--route {text!r} remote port")
     _check_port(rport, f"--route {text!r} remote port", allow_zero=True)
     return Route(host, port, rport)
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """Parse ``"Name: value"`` (an empty value: remove the field)."""
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise ConfigError(f"--request-header {text!r}: want \"Name: value\" (an empty value removes the field)")
+    return name.strip(), value.strip()
+
+
+def parse_proxy_protocol(text: str) -> int:
+    """Parse ``v1``/``v2`` (or ``1``/``2``) for ``--proxy-protocol``."""
+    version = text.lower().lstrip("v")
+    if version not in ("1", "2"):
+        raise ConfigError(f"--proxy-protocol {text!r}: want v1 or v2")
+    return int(version)
 
 
 def parse_ports(text: str) -> tuple[int, int]:

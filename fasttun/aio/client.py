@@ -21,12 +21,13 @@ from typing import Callable
 
 from .._core.consts import GO_AWAY_AUTH_FAILED, GO_AWAY_SHUTDOWN, RESET_REFUSED, RESET_UNKNOWN_TUNNEL
 from .._version import __version__
-from ..config import ClientConfig
+from ..config import ClientConfig, Route
 from ..exceptions import AuthenticationError, ConnectError, FasttunError, ProtocolError, TunnelError
 from ..transports import tls
+from .auth import auth_mac
 from .protocol import SessionProtocol, format_size
+from .proxyproto import proxy_header
 from .relay import StreamProtocol
-from .server import auth_mac
 
 __all__ = ["TunnelClient", "Tunnel"]
 
@@ -35,25 +36,43 @@ _random = random.Random()  # our own: the global one belongs to the embedding pr
 
 
 class Tunnel:
-    """A public port on the server that leads to a local service.
+    """A public port, or an HTTP name, on the server that leads to a local service.
 
     Attributes:
+        route: what was asked for (``config.Route``).
         local_host, local_port: the service that public connections reach.
         remote_host: the server's public address as this client knows it.
-        remote_port: the public port (it may change after a reconnect when it
-            was server-assigned and got taken meanwhile).
+        remote_port: the public port of a TCP tunnel (it may change after a
+            reconnect when it was server-assigned and got taken meanwhile).
+        name: the host name of an HTTP tunnel (e.g. ``myapp.example.com``).
+        urls: the URLs of an HTTP tunnel, one per port of the server
+            (``http://...`` and/or ``https://...``).
     """
 
-    def __init__(self, client: "TunnelClient", local_host: str, local_port: int, remote_port: int) -> None:
+    def __init__(self, client: "TunnelClient", route: Route) -> None:
         self.client = client
-        self.local_host = local_host
-        self.local_port = local_port
-        self.requested_port = remote_port
+        self.route = route
+        self.local_host = route.local_host
+        self.local_port = route.local_port
+        self.requested_port = route.remote_port
         self.remote_port = 0
         self.remote_host = client.config.server_host
+        self.name = ""
+        self.label = ""  # the subdomain the server gave (asked for again after a reconnect)
+        self.urls: list[str] = []
         self.tunnel_id = 0
         self.closed = False
         self.addresses: list | None = None  # the local service's addresses, resolved once
+
+    @property
+    def http(self) -> bool:
+        """True for an HTTP tunnel."""
+        return self.route.http
+
+    @property
+    def url(self) -> str:
+        """The tunnel's first URL: ``http(s)://name[:port]``, or ``tcp://host:port``."""
+        return self.urls[0] if self.urls else f"tcp://{self.public_address}"
 
     async def resolve(self, loop: asyncio.AbstractEventLoop) -> list:
         """Resolve the local service's host; the result is kept until a dial fails."""
@@ -65,6 +84,9 @@ class Tunnel:
 
     @property
     def public_address(self) -> str:
+        """``host:port`` of a TCP tunnel; the host name of an HTTP tunnel."""
+        if self.route.http:
+            return self.name
         host = self.remote_host
         if ":" in host:
             host = f"[{host}]"
@@ -75,7 +97,7 @@ class Tunnel:
         return f"{self.local_host}:{self.local_port}"
 
     def __repr__(self) -> str:
-        return f"<Tunnel tcp://{self.public_address} -> {self.local_address}>"
+        return f"<Tunnel {self.url} -> {self.local_address}>"
 
     async def close(self) -> None:
         """Close the public port (the server frees it at once)."""
@@ -87,6 +109,29 @@ class Tunnel:
         if conn is not None and self.tunnel_id and not conn.closed.done():
             conn.by_id.pop(self.tunnel_id, None)
             conn.send_control({"op": "unbind", "tunnel": self.tunnel_id})
+
+    def bind_message(self, prefer: bool) -> dict:
+        """The ``bind`` asking for this tunnel (docs/spec.md §4.7, §9.1)."""
+        route = self.route
+        if not route.http:
+            port = self.remote_port or self.requested_port
+            return {"port": port, "local": self.local_address, "prefer": prefer}
+        msg: dict = {"kind": "http", "local": self.local_address, "claim": self.client.claim,
+                     "log": self.client.on_request is not None}
+        if route.hostname:
+            msg["hostname"] = route.hostname
+        elif route.subdomain or self.label:
+            msg["subdomain"] = route.subdomain or self.label
+            msg["prefer"] = not route.subdomain  # a drawn name that is gone may be drawn anew
+        if route.basic_auth is not None:
+            msg["basic_auth"] = route.basic_auth
+        if route.host_header is not None:
+            msg["host_header"] = route.host_header
+        if route.request_headers:
+            msg["request_headers"] = [list(h) for h in route.request_headers]
+        if route.rate_limit is not None:
+            msg["rate_limit"] = route.rate_limit
+        return msg
 
 
 class ServerSession(SessionProtocol):
@@ -132,6 +177,11 @@ class ServerSession(SessionProtocol):
             self.rearm_timer()
             if not self.ready.done():
                 self.ready.set_result(None)
+        elif op == "request":
+            tunnel = self.by_id.get(msg.get("tunnel"))  # type: ignore[arg-type]
+            on_request = self.client.on_request
+            if tunnel is not None and on_request is not None:
+                on_request(tunnel, msg)
         elif op in ("bound", "error"):
             fut = self.requests.pop(msg.get("id"), None)  # type: ignore[arg-type]
             if fut is not None and not fut.done():
@@ -165,12 +215,12 @@ class ServerSession(SessionProtocol):
         self.client.bytes_in += self.session.bytes_received
         self.client.bytes_out += self.session.bytes_sent
 
-    async def request_bind(self, tunnel: Tunnel, port: int, prefer: bool) -> dict:
+    async def request_bind(self, tunnel: Tunnel, prefer: bool) -> dict:
         req = self._next_req
         self._next_req += 1
         fut: asyncio.Future[dict] = self.loop.create_future()
         self.requests[req] = fut
-        self.send_control({"op": "bind", "id": req, "port": port, "local": tunnel.local_address, "prefer": prefer})
+        self.send_control({"op": "bind", "id": req, **tunnel.bind_message(prefer)})
         return await fut
 
     def on_open(self, stream_id: int, tunnel_id: int, info: bytes) -> None:
@@ -179,6 +229,8 @@ class ServerSession(SessionProtocol):
             self.session.send_reset(stream_id, RESET_UNKNOWN_TUNNEL)
             return
         st = StreamProtocol(self, stream_id, tunnel_id)
+        if tunnel.route.proxy_protocol:
+            st.prefix = proxy_header(tunnel.route.proxy_protocol, info)
         self.streams[stream_id] = st
         self.client.streams_total += 1
         self.loop.create_task(self._dial(st, tunnel, info))
@@ -198,8 +250,9 @@ class ServerSession(SessionProtocol):
                             raise
         except OSError as exc:  # TimeoutError included
             why = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or exc
-            log.warning("%s: cannot reach %s for %s: %s", tunnel.public_address, tunnel.local_address,
-                        info.decode(errors="replace") or "a public connection", why)
+            visitor = info.decode(errors="replace").split(" ", 1)[0]
+            log.warning("%s: cannot reach %s for %s: %s", tunnel.url, tunnel.local_address,
+                        visitor or "a public connection", why)
             if self.streams.get(st.stream_id) is st:
                 del self.streams[st.stream_id]
             self.session.send_reset(st.stream_id, RESET_REFUSED)
@@ -209,11 +262,16 @@ class ServerSession(SessionProtocol):
 class TunnelClient:
     """Connects to a tunnel server and keeps the tunnels open."""
 
-    def __init__(self, config: ClientConfig, on_tunnel: Callable[[Tunnel], None] | None = None) -> None:
+    def __init__(self, config: ClientConfig, on_tunnel: Callable[[Tunnel], None] | None = None,
+                 on_request: Callable[[Tunnel, dict], None] | None = None) -> None:
         self.config = config.validate()
         self.tunnels: list[Tunnel] = []
         self.conn: ServerSession | None = None
         self.on_tunnel = on_tunnel
+        self.on_request = on_request  # called with each request an HTTP tunnel answered (docs/spec.md §9.2)
+        # Sent with every HTTP bind: the server keeps this client's names for it
+        # while it is away, and gives them back only to the same claim.
+        self.claim = secrets.token_hex(16)
         self.started = time.monotonic()
         self.streams_total = 0
         self.bytes_in = 0
@@ -297,37 +355,53 @@ class TunnelClient:
             raise
         return conn
 
-    async def expose(self, local_port: int, *, local_host: str = "localhost", remote_port: int = 0) -> Tunnel:
-        """Open a public port on the server leading to ``local_host:local_port``.
+    async def expose(self, local_port: int, *, local_host: str = "localhost", remote_port: int = 0,
+                     **options: object) -> Tunnel:
+        """Open a public port (or, with ``http=True``, an HTTP name) on the
+        server leading to ``local_host:local_port``.
 
         Args:
             local_port: port of the local service.
             local_host: host of the local service.
             remote_port: public port to ask for; 0 lets the server choose.
+            **options: other ``Route`` fields: ``http``, ``subdomain``,
+                ``hostname``, ``basic_auth``, ``host_header``,
+                ``request_headers``, ``rate_limit``, ``proxy_protocol``.
 
         Returns:
             The open ``Tunnel``.
 
         Raises:
-            TunnelError: the server refused (port taken, outside its range).
+            TunnelError: the server refused (port or name taken, outside its range).
+            ConfigError: an option has a bad value.
         """
-        tunnel = Tunnel(self, local_host, local_port, remote_port)
-        await self._bind(tunnel, remote_port, prefer=False)
+        route = Route(local_host, local_port, remote_port, **options)  # type: ignore[arg-type]
+        return await self.expose_route(route)
+
+    async def expose_route(self, route: Route) -> Tunnel:
+        """Open the tunnel *route* describes; see ``expose``."""
+        tunnel = Tunnel(self, route.validate())
+        await self._bind(tunnel, prefer=False)
         self.tunnels.append(tunnel)
         return tunnel
 
-    async def _bind(self, tunnel: Tunnel, port: int, prefer: bool) -> None:
+    async def _bind(self, tunnel: Tunnel, prefer: bool) -> None:
         conn = self.conn
         if conn is None or conn.closed.done():
             raise ConnectError("not connected to the server")
-        msg = await conn.request_bind(tunnel, port, prefer)
+        msg = await conn.request_bind(tunnel, prefer)
         if msg.get("op") != "bound":
             raise TunnelError(str(msg.get("error", "the server refused the tunnel")))
         tunnel.tunnel_id = int(msg["tunnel"])
-        tunnel.remote_port = int(msg["port"])
-        host = msg.get("host")
-        if host and host not in ("0.0.0.0", "::"):
-            tunnel.remote_host = str(host)
+        if tunnel.route.http:
+            tunnel.name = str(msg.get("name", ""))
+            tunnel.label = str(msg.get("label", ""))
+            tunnel.urls = [str(u) for u in msg.get("urls", ())]
+        else:
+            tunnel.remote_port = int(msg["port"])
+            host = msg.get("host")
+            if host and host not in ("0.0.0.0", "::"):
+                tunnel.remote_host = str(host)
         conn.by_id[tunnel.tunnel_id] = tunnel
         if self.on_tunnel is not None:
             self.on_tunnel(tunnel)
@@ -364,11 +438,10 @@ class TunnelClient:
 
     async def _rebind(self) -> None:
         for tunnel in list(self.tunnels):
-            want = tunnel.remote_port or tunnel.requested_port
             try:
-                await self._bind(tunnel, want, prefer=not tunnel.requested_port)
+                await self._bind(tunnel, prefer=not tunnel.requested_port)
             except FasttunError as exc:
-                log.error("cannot reopen %s -> %s: %s", tunnel.public_address, tunnel.local_address, exc)
+                log.error("cannot reopen %s -> %s: %s", tunnel.url, tunnel.local_address, exc)
 
     def _fail(self, exc: BaseException) -> None:
         if self.failed is not None and not self.failed.done():

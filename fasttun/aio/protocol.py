@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from .._core import Session
 from .._core.consts import (
@@ -33,9 +33,8 @@ from .._core.consts import (
     RESET_PROTOCOL_ERROR,
 )
 from ..exceptions import ProtocolError
-from .relay import StreamProtocol
 
-__all__ = ["SessionProtocol", "dumps", "loads", "format_size"]
+__all__ = ["SessionProtocol", "StreamEnd", "dumps", "loads", "format_size"]
 
 log = logging.getLogger("fasttun")
 
@@ -60,6 +59,34 @@ TUNNEL_HIGH_WATER = 1 << 20
 CLOSE_GRACE = 2.0
 
 
+class StreamEnd(Protocol):
+    """What a session's stream is bound to on this side: the protocol of a
+    public connection, or of a connection to a local service
+    (``relay.StreamProtocol``, or a front's, such as the HTTP visitor's).
+    ``SessionProtocol`` hands it the stream's events."""
+
+    stream_id: int
+    pending_in: Any  # server: the tunnel counting this stream as pending
+
+    def deliver_many(self, payloads: list) -> None:
+        """DATA payloads of the stream (memoryviews valid during the call)."""
+
+    def deliver_fin(self) -> None:
+        """The peer closed its half of the stream."""
+
+    def deliver_reset(self, code: int = -1) -> None:
+        """The stream was reset (*code*, docs/spec.md §8), or the session lost (-1)."""
+
+    def settle(self) -> None:
+        """Server: the stream is no longer pending (accepted, or gone)."""
+
+    def window_opened(self) -> None:
+        """Send credit is back (on the stream, or on the session)."""
+
+    def owner_resumed(self) -> None:
+        """The tunnel connection drained its write buffer."""
+
+
 class SessionProtocol(asyncio.BufferedProtocol):
     """Adapter between one tunnel connection and its ``Session``."""
 
@@ -69,9 +96,9 @@ class SessionProtocol(asyncio.BufferedProtocol):
         self.session = Session(client, max_frame=max_frame, max_streams=max_streams,
                                ping_interval=ping_interval, ping_timeout=ping_timeout, now=self.loop.time(),
                                buffer_size=buffer_size)
-        self.streams: dict[int, StreamProtocol] = {}
-        self.paused_streams: set[StreamProtocol] = set()  # waiting for the tunnel to drain
-        self.session_blocked: set[StreamProtocol] = set()  # waiting for session credit
+        self.streams: dict[int, StreamEnd] = {}
+        self.paused_streams: set[StreamEnd] = set()  # waiting for the tunnel to drain
+        self.session_blocked: set[StreamEnd] = set()  # waiting for session credit
         self.transport: asyncio.Transport | None = None
         self.write_paused = False
         self.closed = asyncio.get_running_loop().create_future()
@@ -175,7 +202,7 @@ class SessionProtocol(asyncio.BufferedProtocol):
             elif kind == EV_RESET:
                 st = streams.get(stream_id)
                 if st is not None:
-                    st.deliver_reset()
+                    st.deliver_reset(a)
             elif kind == EV_ACCEPT:
                 st = streams.get(stream_id)
                 if st is not None:
@@ -221,8 +248,8 @@ class SessionProtocol(asyncio.BufferedProtocol):
     def session_closed(self) -> None:
         """The connection is gone (subclasses release what they hold)."""
 
-    def accept_public(self, st: StreamProtocol) -> bool:
-        """A public connection arrived (server side overrides)."""
+    def accept_public(self, st: Any) -> bool:
+        """A public connection arrived on a port (server side overrides)."""
         return False
 
     # -- writing --------------------------------------------------------------

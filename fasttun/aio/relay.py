@@ -71,6 +71,7 @@ class StreamProtocol(asyncio.BufferedProtocol):
         self._scratch: memoryview | None = None
         self._into_scratch = False
         self.pending_in: Tunnel | None = None  # server: the tunnel counting this stream as pending
+        self.prefix: bytes | None = None  # client: written to the local service first (a PROXY header)
 
     # -- asyncio side -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -86,6 +87,8 @@ class StreamProtocol(asyncio.BufferedProtocol):
                 abort_with_rst(transport)
                 return
         else:  # client: the local service is reached; tell the server (§4.3.1)
+            if self.prefix:
+                transport.write(self.prefix)  # type: ignore[attr-defined]
             self.owner.streams[self.stream_id] = self
             self.session.accept_stream(self.stream_id)
             self.owner.schedule_flush()
@@ -230,7 +233,7 @@ class StreamProtocol(asyncio.BufferedProtocol):
             self.pending_in = None
             tunnel.pending -= 1
 
-    def deliver_reset(self) -> None:
+    def deliver_reset(self, code: int = -1) -> None:
         """The peer aborted the stream: abort the socket."""
         self.settle()
         self.owner.streams.pop(self.stream_id, None)

@@ -11,7 +11,6 @@ the server stops.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
 import random
@@ -19,39 +18,64 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from .._core.consts import GO_AWAY_AUTH_FAILED, GO_AWAY_LIMIT, GO_AWAY_PROTOCOL_ERROR, GO_AWAY_SHUTDOWN
 from .._version import __version__
 from ..config import ServerConfig
 from ..transports import tls
-from .protocol import SessionProtocol, format_size
+from .auth import auth_mac
+from .protocol import SessionProtocol, StreamEnd, format_size
 from .relay import StreamProtocol
 
-__all__ = ["TunnelServer", "auth_mac"]
+__all__ = ["TunnelServer", "ClientSession", "Tunnel", "Front", "BindError", "format_address"]
 
 log = logging.getLogger("fasttun")
 _random = random.Random()  # our own: the global one belongs to the embedding program
 
 
-def auth_mac(token: str, role: bytes, nonce: bytes, binding: bytes = b"") -> str:
-    """Proof of the token (docs/spec.md §4.7): HMAC-SHA256 keyed with the token
-    over the role (b"client" or b"server"), the other side's nonce and the
-    TLS channel binding, in hex."""
-    return hmac.new(token.encode(), role + nonce + binding, hashlib.sha256).hexdigest()
+def format_address(addr: object) -> str:
+    """A socket address as ``host:port`` (``[v6]:port``); "" when unknown."""
+    if not isinstance(addr, tuple) or len(addr) < 2:
+        return ""
+    host = str(addr[0])
+    return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
 
 
 @dataclass
 class Tunnel:
-    """A public port bound for one client."""
+    """A public port, or a front's entry (an HTTP name), bound for one client."""
 
     tunnel_id: int
-    port: int
+    port: int  # the public port (0 for a front's tunnel)
     local: str
     owner: "ClientSession"
-    server: asyncio.AbstractServer
+    server: asyncio.AbstractServer | None  # the port's listener (None for a front's tunnel)
+    kind: str = "tcp"  # "tcp", or the kind of the front that holds it ("http")
+    entry: object = None  # the front's record of it (an HTTP name)
     pending: int = 0  # public connections whose stream the client has not accepted yet
     refused: int = 0  # public connections refused because too many were pending
     logged_at: float = float("-inf")  # when a refusal was last logged
+
+
+class BindError(Exception):
+    """A bind the server refuses; the message goes to the client."""
+
+
+class Front(Protocol):
+    """What the server asks of a front: a public listener that is not a port
+    of its own per tunnel (the HTTP front: one port, names).  Fronts are
+    added by the API layer (``fasttun.api``), so this package never imports
+    them."""
+
+    kind: str
+
+    async def bind(self, owner: "ClientSession", tunnel: Tunnel, msg: dict) -> dict:
+        """Register *tunnel* as *msg* (a ``bind``) asks; return the members to
+        add to ``bound``, or raise ``BindError``."""
+
+    def unbind(self, tunnel: Tunnel, gone: bool) -> None:
+        """Forget *tunnel*; *gone*: its client was lost (not an ``unbind``)."""
 
 
 class ClientSession(SessionProtocol):
@@ -151,6 +175,15 @@ class ClientSession(SessionProtocol):
 
     def _handle_bind(self, msg: dict) -> None:
         req = msg.get("id")
+        kind = msg.get("kind", "tcp")
+        if kind != "tcp":
+            front = self.server.fronts.get(kind) if isinstance(kind, str) else None
+            if front is None:
+                what = "an HTTP port (fasttun serve --http-port)" if kind == "http" else f"tunnels of kind {kind!r}"
+                self.send_control({"op": "error", "id": req, "error": f"this server has no {what}"})
+                return
+            asyncio.ensure_future(self._bind_front(req, front, msg))
+            return
         port = msg.get("port", 0)
         local = str(msg.get("local", ""))[:300]
         prefer = bool(msg.get("prefer", False))
@@ -162,7 +195,7 @@ class ClientSession(SessionProtocol):
     async def _bind(self, req: object, port: int, local: str, prefer: bool) -> None:
         try:
             tunnel = await self.server.bind(self, port, local, prefer)
-        except _BindError as exc:
+        except BindError as exc:
             self.send_control({"op": "error", "id": req, "error": str(exc)})
             log.warning("client %s: %s", self.peer, exc)
             return
@@ -173,15 +206,42 @@ class ClientSession(SessionProtocol):
                            "host": self.server.config.public_host})
         log.info("client %s: public port %d -> %s", self.peer, tunnel.port, local)
 
+    async def _bind_front(self, req: object, front: Front, msg: dict) -> None:
+        local = str(msg.get("local", ""))[:300]
+        tunnel = Tunnel(self.server.new_tunnel_id(), 0, local, self, None, kind=front.kind)
+        try:
+            extra = await front.bind(self, tunnel, msg)
+        except BindError as exc:
+            self.send_control({"op": "error", "id": req, "error": str(exc)})
+            log.warning("client %s: %s", self.peer, exc)
+            return
+        if self.transport is None or self.transport.is_closing():
+            front.unbind(tunnel, True)
+            return
+        self.tunnels[tunnel.tunnel_id] = tunnel
+        self.send_control({"op": "bound", "id": req, "tunnel": tunnel.tunnel_id, **extra})
+
     def on_open(self, stream_id: int, tunnel_id: int, info: bytes) -> None:
         self.fail(GO_AWAY_PROTOCOL_ERROR, f"{self.peer} opened stream {stream_id}, "
                   "but only the server opens streams (docs/spec.md §4.3)")
 
     def accept_public(self, st: StreamProtocol) -> bool:
-        if self.transport is None or self.transport.is_closing():
-            return False
         tunnel = self.tunnels.get(st.tunnel_id)
         if tunnel is None:  # unbound meanwhile
+            return False
+        transport = st.transport
+        info = b""
+        if transport is not None:
+            info = f"{format_address(transport.get_extra_info('peername'))} " \
+                   f"{format_address(transport.get_extra_info('sockname'))}".encode()
+        return self.open_public_stream(st, tunnel, info)
+
+    def open_public_stream(self, st: StreamEnd, tunnel: Tunnel, info: bytes) -> bool:
+        """Open a stream of *tunnel* for the public connection *st* (its
+        protocol); *info* is the OPEN's text (docs/spec.md §4.3).  Returns
+        False when it must be refused (the session is closing, too many
+        connections wait for the local service, or too many streams)."""
+        if self.transport is None or self.transport.is_closing():
             return False
         limit = self.server.config.max_pending
         if tunnel.pending >= limit:
@@ -189,20 +249,19 @@ class ClientSession(SessionProtocol):
             now = self.loop.time()
             if now - tunnel.logged_at >= 1.0:  # at most a line a second under a flood
                 tunnel.logged_at = now
-                log.warning("client %s: public port %d has %d connections waiting for the local service "
-                            "(--max-pending %d); refused %d so far", self.peer, tunnel.port, tunnel.pending,
+                where = f"public port {tunnel.port}" if tunnel.port else f"tunnel {tunnel.tunnel_id}"
+                log.warning("client %s: %s has %d connections waiting for the local service "
+                            "(--max-pending %d); refused %d so far", self.peer, where, tunnel.pending,
                             limit, tunnel.refused)
             return False
-        peer = st.transport.get_extra_info("peername") if st.transport else None
-        info = f"{peer[0]}:{peer[1]}".encode() if peer else b""
-        sid = self.session.open_stream(st.tunnel_id, info)
+        sid = self.session.open_stream(tunnel.tunnel_id, info)
         if not sid:
             log.warning("client %s: stream limit reached, refusing a public connection", self.peer)
             return False
         st.stream_id = sid
         st.pending_in = tunnel
         tunnel.pending += 1
-        self.streams[sid] = st
+        self.streams[sid] = st  # type: ignore[assignment]
         self.schedule_flush()
         self.server.streams_total += 1
         return True
@@ -211,16 +270,12 @@ class ClientSession(SessionProtocol):
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
         for tunnel in list(self.tunnels.values()):
-            self.server.unbind(tunnel)
+            self.server.unbind(tunnel, gone=True)
         self.server.sessions.discard(self)
         self.server.bytes_in += self.session.bytes_received
         self.server.bytes_out += self.session.bytes_sent
         if self.authed:
             log.info("client %s disconnected: %s", self.peer, self.close_reason)
-
-
-class _BindError(Exception):
-    pass
 
 
 class TunnelServer:
@@ -238,8 +293,15 @@ class TunnelServer:
         self.bytes_out = 0
         self.fingerprint: str | None = None  # SHA-256 of the certificate presented
         self.self_signed = False
+        self.fronts: dict[str, Front] = {}  # kind -> front (added by fasttun.api)
         self._failures: dict[str, list[float]] = {}  # address -> times of failed authentications
         self._blocked: dict[str, float] = {}  # address -> blocked until
+
+    def new_tunnel_id(self) -> int:
+        """A tunnel id never given before (OPEN frames name it)."""
+        tid = self._next_tunnel
+        self._next_tunnel += 1
+        return tid
 
     def auth_failed(self, host: str) -> None:
         """Count a failed authentication; block *host* after too many."""
@@ -293,23 +355,22 @@ class TunnelServer:
         low, high = owner.ports
         if port and not low <= port <= high:
             if not prefer:
-                raise _BindError(f"port {port} is outside the range this server allows this client ({low}-{high})")
+                raise BindError(f"port {port} is outside the range this server allows this client ({low}-{high})")
             port = 0
         if port:
             held = self.tunnels.get(port)
             if held is not None:
                 if held.owner is owner:
-                    raise _BindError(f"port {port} is already open for this client")
+                    raise BindError(f"port {port} is already open for this client")
                 if not prefer:
-                    raise _BindError(f"port {port} is in use by another client")
+                    raise BindError(f"port {port} is in use by another client")
                 port = 0
         candidates = [port] if port else self._free_ports(low, high)
         last_error: OSError | None = None
         for candidate in candidates:
             if candidate in self.tunnels:
                 continue
-            tid = self._next_tunnel
-            self._next_tunnel += 1
+            tid = self.new_tunnel_id()
             try:
                 server = await self._listen(owner, tid, candidate)
             except OSError as exc:
@@ -326,8 +387,8 @@ class TunnelServer:
             return tunnel
         if port:
             why = last_error.strerror if last_error else ""
-            raise _BindError(f"port {port} is not available on this server ({why})")
-        raise _BindError(f"no free port left in {low}-{high}")
+            raise BindError(f"port {port} is not available on this server ({why})")
+        raise BindError(f"no free port left in {low}-{high}")
 
     def _free_ports(self, low: int, high: int) -> list[int]:
         ports = [p for p in range(low, high + 1) if p not in self.tunnels]
@@ -342,11 +403,18 @@ class TunnelServer:
         return await loop.create_server(lambda: StreamProtocol(owner, 0, tunnel_id), self.config.public_host or None,
                                         port, backlog=1024, reuse_address=True)
 
-    def unbind(self, tunnel: Tunnel) -> None:
+    def unbind(self, tunnel: Tunnel, gone: bool = False) -> None:
+        """Close *tunnel*'s public port (or tell its front); *gone*: its client was lost."""
+        tunnel.owner.tunnels.pop(tunnel.tunnel_id, None)
+        if tunnel.kind != "tcp":
+            front = self.fronts.get(tunnel.kind)
+            if front is not None:
+                front.unbind(tunnel, gone)
+            return
         if self.tunnels.get(tunnel.port) is tunnel:
             del self.tunnels[tunnel.port]
-        tunnel.owner.tunnels.pop(tunnel.tunnel_id, None)
-        tunnel.server.close()
+        if tunnel.server is not None:
+            tunnel.server.close()
         log.info("public port %d closed", tunnel.port)
 
     async def close(self) -> None:

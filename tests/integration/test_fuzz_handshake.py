@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from fasttun._core import consts as C
 from fasttun._core.frames_py import encode_frame
-from fasttun.aio.server import auth_mac
+from fasttun.aio.auth import auth_mac
 
 from ..fuzzing import mutate, mutation
 from ..support import TOKEN, Services, client_for, roundtrip, tunnel_server

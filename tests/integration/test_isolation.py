@@ -11,7 +11,7 @@ import pytest
 
 from fasttun._core import consts as C
 from fasttun._core.frames_py import encode_frame
-from fasttun.aio.server import auth_mac
+from fasttun.aio.auth import auth_mac
 
 from ..support import TOKEN, Services, client_for, pattern, roundtrip, tunnel_server
 

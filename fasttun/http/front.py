@@ -1,0 +1,939 @@
+"""The HTTP front of the server: one public port, requests routed by name.
+
+``HttpFront`` listens on ``--http-port`` (and ``--https-port``, where it
+terminates TLS) and holds the names of the HTTP tunnels.  Each visitor
+connection is a ``VisitorProtocol``: it reads request heads, routes each by
+its ``Host`` (and the TLS SNI) to the tunnel holding that name, and carries
+the connection over one stream of that tunnel's session, as a TCP tunnel
+carries a public connection (docs/spec.md §9 says what the server adds).
+
+Rules and theory of operation
+-----------------------------
+A visitor connection is bound to one tunnel, chosen by its first request;
+the stream is opened then (an unroutable request costs no stream).  A later
+request on the same connection for a name of another tunnel gets 421
+(Misdirected Request), after the answers to the requests before it, and the
+connection closes: browsers then ask again on a new connection.
+
+Request direction (visitor -> stream), ``rstate``:
+
+* ``R_HEAD``: bytes are read into a shared scratch buffer and gathered in
+  ``inbuf`` until a head is whole.  The head is parsed with h11
+  (``_heads.read_request``), checked (name, basic auth, rate limit), and the
+  head the local service receives (``forward_head``: ``X-Forwarded-*``,
+  ``Forwarded``, the tunnel's header options) is sent on the stream.
+* ``R_BODY``: the body's framing goes to the compiled ``BodyCounter``.  With
+  nothing gathered, bytes are read straight into the session's frame buffer
+  (``Session.reserve``/``commit``, no copy), at most the rest of a
+  Content-Length body; bytes after a chunked body's end start the next head.
+* ``R_UPGRADE``: a request asked to switch protocols; reading stops until its
+  answer.  A 101 makes both directions ``R_RAW``/``S_RAW``: plain bytes, as
+  a TCP tunnel; any other answer goes back to ``R_HEAD``.
+* ``R_DONE``: nothing more is read (``Connection: close``, a refusal waiting
+  for earlier answers, the visitor's EOF).
+
+Response direction (stream -> visitor), ``sstate``: ``S_HEAD`` gathers the
+local service's response head (held back until whole, so that a missing or
+malformed head can still become a 502/504 page), ``S_BODY`` passes the body
+through as views of the receive buffer while the counter finds its end,
+``S_RAW`` passes everything (after 101, or a body that ends at close).
+Each completed exchange is logged (access log, and a ``request`` CONTROL
+message to the client for its console).
+
+Bounded work per visitor: a head is at most ``MAX_HEAD`` bytes (431), at
+most ``MAX_PIPELINE`` requests wait for answers (reading pauses), a head
+must arrive within ``--http-timeout`` of the connection going idle (408, or
+a silent close when nothing was sent), and the local service must start its
+answer within it (504).  A sweep every second (or a quarter of the timeout)
+enforces the timeouts, so a request costs no timer of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import logging
+import ssl
+import time
+from collections import deque
+from typing import Any
+
+from .._core.consts import RESET_CANCEL, RESET_REFUSED
+from .._core.httpbody import BODY_LENGTH, BODY_UNTIL_CLOSE, BodyCounter, MalformedBody
+from ..aio.protocol import dumps
+from ..aio.relay import LEND_MIN, WRITE_HIGH_WATER, abort_with_rst
+from ..aio.server import BindError, ClientSession, Tunnel, TunnelServer, format_address
+from ..config import ServerConfig
+from ._accesslog import AccessLog
+from ._heads import (
+    HeadError,
+    RequestHead,
+    find_head_end,
+    forward_head,
+    read_request,
+    read_response,
+    response_framing,
+)
+from ._names import Name, NameRefused, Names
+from ._pages import page
+from ._ratelimit import RateLimiter
+
+__all__ = ["HttpFront", "VisitorProtocol", "HttpRoute", "MAX_HEAD", "MAX_PIPELINE"]
+
+log = logging.getLogger("fasttun")
+
+MAX_HEAD = 32768  # largest request or response head
+MAX_PIPELINE = 32  # requests forwarded and not yet answered, per visitor connection
+SCRATCH_SIZE = 65536  # the shared read buffer of the copy path
+
+R_HEAD, R_BODY, R_UPGRADE, R_RAW, R_DONE = range(5)
+S_HEAD, S_BODY, S_RAW, S_DONE = range(4)
+
+
+class HttpRoute:
+    """An HTTP tunnel as the front knows it: its name and options."""
+
+    __slots__ = ("tunnel", "name", "auth", "host_header", "set_headers", "limiter", "log", "urls")
+
+    def __init__(self, tunnel: Tunnel, name: Name, *, auth: bytes | None, host_header: bytes | None,
+                 set_headers: tuple, limiter: RateLimiter | None, log_requests: bool, urls: list[str]) -> None:
+        self.tunnel: Tunnel | None = tunnel  # None once unbound
+        self.name = name
+        self.auth = auth  # the expected Authorization value (Basic ...), or None
+        self.host_header = host_header
+        self.set_headers = set_headers  # ((name, value), ...) as bytes; an empty value removes
+        self.limiter = limiter
+        self.log = log_requests  # send a `request` message per exchange to the client
+        self.urls = urls
+
+
+class Exchange:
+    """One request and its answer, for the logs."""
+
+    __slots__ = ("method", "path", "host", "route", "started", "sent_at", "bytes_in", "bytes_out", "status",
+                 "keep_alive", "upgrade", "answered")
+
+    def __init__(self, req: RequestHead, route: HttpRoute | None, now: float) -> None:
+        self.method = req.method
+        self.path = req.target
+        self.host = req.host
+        self.route = route
+        self.started = now
+        self.sent_at = now
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.status = 0
+        self.keep_alive = req.keep_alive
+        self.upgrade = req.upgrade
+        self.answered = False  # the response head came
+
+
+class VisitorProtocol(asyncio.BufferedProtocol):
+    """One visitor connection on the HTTP or HTTPS port (see the module docstring)."""
+
+    def __init__(self, front: "HttpFront", scheme: str) -> None:
+        self.front = front
+        self.loop = front.loop
+        self.scheme = scheme
+        self.transport: asyncio.Transport | None = None
+        self.peer = ""
+        self.peer_ip = ""
+        self.local = ""
+        self.sni: str | None = None
+        # The stream, once the first request is routed.
+        self.owner: ClientSession | None = None
+        self.session: Any = None
+        self.stream_id = 0
+        self.route: HttpRoute | None = None
+        self.pending_in: Tunnel | None = None
+        # Request direction.
+        self.rstate = R_HEAD
+        self.inbuf = bytearray()
+        self._searched = 0  # inbuf was searched for a head end up to here
+        self.unsent = b""  # bytes for the stream waiting for credit
+        self.body = BodyCounter()
+        self._view: memoryview | None = None  # the reserve() view of the last get_buffer
+        self._reading = True
+        self._eof_in = False
+        self.idle_since = self.loop.time()  # waiting for a head since
+        self.refusal: bytes | None = None  # a page to send once earlier answers are out
+        # Response direction.
+        self.sstate = S_HEAD
+        self.exchanges: deque[Exchange] = deque()
+        self.rhead: bytearray | None = None
+        self.rbody = BodyCounter()
+        self._write_paused = False
+        self._withheld = 0
+        self._closed = False
+        self._fin_out = False  # we sent FIN on the stream
+
+    # -- asyncio: the visitor's socket -------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)  # type: ignore[attr-defined]
+        peer = transport.get_extra_info("peername")
+        self.peer = format_address(peer)
+        self.peer_ip = str(peer[0]) if peer else ""
+        self.local = format_address(transport.get_extra_info("sockname"))
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.sni = getattr(ssl_object, "fasttun_sni", None)
+        self.front.visitors.add(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if (self.rstate == R_BODY or self.rstate == R_RAW) and not self.inbuf and not self.unsent:
+            view = self.session.reserve(self.stream_id)
+            if view is not None:
+                body = self.body
+                if self.rstate == R_BODY and body.mode == BODY_LENGTH and body.remaining < len(view):
+                    view = view[: body.remaining]
+                self._view = view
+                return view
+        self._view = None
+        return self.front.scratch
+
+    def buffer_updated(self, nbytes: int) -> None:
+        view = self._view
+        if view is None:
+            self.inbuf += self.front.scratch[:nbytes]
+            self.process()
+            return
+        # Zero-copy: the bytes are in the stream's frame buffer already.
+        self._view = None
+        k = nbytes
+        if self.rstate == R_BODY:
+            try:
+                k = self.body.feed(view[:nbytes])
+            except MalformedBody as exc:
+                del view
+                self.refuse(400, f"malformed request body: {exc}", now=True)
+                return
+        rest = bytes(view[k:nbytes]) if k < nbytes else b""
+        del view
+        if k:
+            self.session.commit(self.stream_id, k)
+            if self.rstate == R_BODY:
+                self.exchanges[-1].bytes_in += k
+            self.owner.schedule_flush()  # type: ignore[union-attr]
+        if self.rstate == R_BODY and self.body.done:
+            self._request_sent()
+        if rest:
+            self.inbuf += rest
+            self.process()
+        else:
+            self._update_reading()
+
+    def eof_received(self) -> bool:
+        self._eof_in = True
+        if self.rstate == R_RAW:
+            self._flush_raw()
+            if not self.unsent and self.stream_id:
+                self._send_fin()
+            return True
+        if self.rstate == R_HEAD and self.inbuf:
+            self.inbuf = bytearray()  # a partial head: nothing to answer
+        if self.rstate in (R_HEAD, R_UPGRADE) or self.rstate == R_BODY:
+            self.rstate = R_DONE
+        if self.exchanges or self.refusal is not None:
+            return True  # answers are still to come
+        self.close()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self.front.visitors.discard(self)
+        self.settle()
+        for ex in self.exchanges:  # unanswered: the visitor left (nginx's 499)
+            self._log(ex, ex.status or 499)
+        self.exchanges.clear()
+        owner = self.owner
+        if owner is not None:
+            owner.paused_streams.discard(self)  # type: ignore[arg-type]
+            owner.session_blocked.discard(self)  # type: ignore[arg-type]
+            if owner.streams.get(self.stream_id) is self:
+                del owner.streams[self.stream_id]
+                self.session.send_reset(self.stream_id, RESET_CANCEL)
+                owner.schedule_flush()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._withheld and self.owner is not None:
+            n, self._withheld = self._withheld, 0
+            self.session.consumed(self.stream_id, n)
+            self.owner.schedule_flush()
+
+    # -- the request direction -----------------------------------------------------
+    def process(self) -> None:
+        """Handle what ``inbuf`` holds, as far as the state and credit allow."""
+        while not self._closed:
+            if self.unsent and not self._send(b""):
+                break
+            state = self.rstate
+            inbuf = self.inbuf
+            if state == R_HEAD:
+                if not inbuf:
+                    break
+                end = find_head_end(inbuf, self._searched)
+                if end < 0 or end > MAX_HEAD:
+                    if end > MAX_HEAD or len(inbuf) > MAX_HEAD:
+                        self.refuse(431, "The request's header fields are too large.")
+                        break
+                    self._searched = len(inbuf)
+                    break
+                head = bytes(inbuf[:end])
+                del inbuf[:end]
+                self._searched = 0
+                if not self.handle_head(head):
+                    break
+            elif state == R_BODY:
+                if not inbuf:
+                    break
+                try:
+                    k = self.body.feed(inbuf)
+                except MalformedBody as exc:
+                    self.refuse(400, f"malformed request body: {exc}", now=True)
+                    break
+                data = bytes(inbuf[:k])
+                del inbuf[:k]
+                self.exchanges[-1].bytes_in += k
+                sent = self._send(data)
+                if self.body.done:
+                    self._request_sent()
+                if not sent:
+                    break
+            elif state == R_RAW:
+                self._flush_raw()
+                break
+            else:  # R_UPGRADE waits for its answer; R_DONE reads nothing more
+                if state == R_DONE:
+                    inbuf.clear()
+                break
+        self._update_reading()
+
+    def _flush_raw(self) -> None:
+        if self.inbuf:
+            data = bytes(self.inbuf)
+            self.inbuf.clear()
+            self._send(data)
+
+    def _send(self, data: bytes) -> bool:
+        """Send *data* (after anything unsent) on the stream; False when some
+        must wait for credit (it is kept, and sent by ``window_opened``)."""
+        if self.unsent:
+            data = self.unsent + data
+        if not data:
+            self.unsent = b""
+            return True
+        sent = self.session.send_data(self.stream_id, data)
+        self.owner.schedule_flush()  # type: ignore[union-attr]
+        if sent < len(data):
+            self.unsent = data[sent:]
+            return False
+        self.unsent = b""
+        return True
+
+    def handle_head(self, head: bytes) -> bool:
+        """Route and forward one request head; False when it was refused."""
+        front = self.front
+        now = self.loop.time()
+        try:
+            req = read_request(head)
+        except HeadError as exc:
+            self.refuse(exc.status, _public_reason(exc))
+            return False
+        method_head = req.method == b"HEAD"
+        if self.sni is not None and req.host != self.sni:
+            self.refuse(421, f"This connection is for {self.sni}; ask for {req.host} on a new connection.",
+                        req=req)
+            return False
+        name = front.names.lookup(req.host, now) if req.host else None
+        if name is None:
+            what = f"No tunnel is registered for {req.host}." if req.host else "The request names no host."
+            self.refuse(404 if req.host else 400, what, req=req, head_only=method_head)
+            return False
+        route: HttpRoute | None = name.holder  # type: ignore[assignment]
+        if route is None or route.tunnel is None:
+            self.refuse(502, f"The tunnel for {req.host} is offline: its client is not connected.", req=req,
+                        head_only=method_head)
+            return False
+        if self.route is not None and route is not self.route:
+            self.refuse(421, f"This connection is bound to another name; ask for {req.host} on a new "
+                        "connection.", req=req, route=self.route)
+            return False
+        if route.auth is not None:
+            got = req.authorization or b""
+            if not hmac.compare_digest(got, route.auth):
+                self.refuse(401, "This tunnel needs a user name and password.", req=req, route=route,
+                            headers=(("WWW-Authenticate", 'Basic realm="fasttun", charset="UTF-8"'),),
+                            head_only=method_head)
+                return False
+        if route.limiter is not None:
+            wait = route.limiter.check(self.peer_ip, now)
+            if wait:
+                retry = max(1, int(wait + 0.999))
+                self.refuse(429, f"Too many requests from your address; try again in {retry} s.", req=req,
+                            route=route, headers=(("Retry-After", str(retry)),), head_only=method_head)
+                return False
+        if not self.stream_id:
+            tunnel = route.tunnel
+            owner = tunnel.owner
+            info = f"{self.peer} {self.local} {self.scheme}".encode()
+            if not owner.open_public_stream(self, tunnel, info):
+                self.refuse(503, "The tunnel is busy; try again shortly.", req=req, route=route,
+                            head_only=method_head)
+                return False
+            self.owner = owner
+            self.session = owner.session
+            self.route = route
+        out = forward_head(req, client_ip=self.peer_ip, proto=self.scheme, host_header=route.host_header,
+                           set_headers=route.set_headers, drop_authorization=route.auth is not None)
+        ex = Exchange(req, route, now)
+        ex.bytes_in = len(head)
+        self.exchanges.append(ex)
+        self.body.start(req.body_mode, req.body_length)
+        self.rstate = R_BODY
+        self._send(out)
+        if self.body.done:
+            self._request_sent()
+        return True
+
+    def _request_sent(self) -> None:
+        """The request's body is all sent: what comes next from the visitor."""
+        ex = self.exchanges[-1]
+        ex.sent_at = self.loop.time()
+        if ex.upgrade:
+            self.rstate = R_UPGRADE
+        elif not ex.keep_alive:
+            self.rstate = R_DONE
+        else:
+            self.rstate = R_HEAD
+
+    def refuse(self, status: int, message: str, *, req: RequestHead | None = None, route: HttpRoute | None = None,
+               headers: tuple = (), head_only: bool = False, now: bool = False) -> None:
+        """Answer with fasttun's own page and close, after the answers to the
+        requests before this one (at once with *now*: the stream is broken)."""
+        body = page(status, message, headers=headers, head_only=head_only)
+        self.rstate = R_DONE
+        self.inbuf.clear()
+        if req is not None:
+            ex = Exchange(req, route, self.loop.time())
+            ex.status = status
+            ex.bytes_out = len(body)
+            self._log(ex, status)
+        if now and self.stream_id:
+            self._abort_stream()
+        if now or not self.exchanges:
+            if self.exchanges and self.sstate != S_HEAD:
+                self.abort()  # part of an answer went out: a page would corrupt it
+                return
+            for ex in self.exchanges:
+                self._log(ex, status)
+            self.exchanges.clear()
+            self._write_page(body)
+        else:
+            self.refusal = body
+        self._update_reading()
+
+    def _write_page(self, body: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(body)
+        self.close()
+
+    # -- flow control of the request direction ----------------------------------
+    def _update_reading(self) -> None:
+        if self._closed or self.transport is None:
+            return
+        state = self.rstate
+        want = (not self._eof_in and not self.unsent and len(self.exchanges) < MAX_PIPELINE
+                and len(self.inbuf) <= MAX_HEAD and state != R_DONE and state != R_UPGRADE)
+        owner = self.owner
+        if want and state != R_HEAD and owner is not None:
+            if owner.write_paused:
+                owner.paused_streams.add(self)  # type: ignore[arg-type]
+                want = False
+            elif self.session.send_window(self.stream_id) <= 0:
+                if self.session.session_blocked():
+                    owner.session_blocked.add(self)  # type: ignore[arg-type]
+                want = False
+        if self.unsent and owner is not None and self.session.session_blocked():
+            owner.session_blocked.add(self)  # type: ignore[arg-type]
+        if want != self._reading:
+            self._reading = want
+            if want:
+                self.transport.resume_reading()
+            else:
+                self.transport.pause_reading()
+
+    def window_opened(self) -> None:
+        """Send credit is back: send what waited, read on."""
+        if self._closed:
+            return
+        if self.unsent and not self._send(b""):
+            self._update_reading()
+            return
+        if self.rstate == R_RAW and self._eof_in and not self._fin_out:
+            self._send_fin()
+        if self.inbuf:
+            self.process()
+        else:
+            self._update_reading()
+
+    def owner_resumed(self) -> None:
+        self._update_reading()
+
+    def settle(self) -> None:
+        tunnel = self.pending_in
+        if tunnel is not None:
+            self.pending_in = None
+            tunnel.pending -= 1
+
+    # -- the response direction ---------------------------------------------------
+    def deliver_many(self, payloads: list) -> None:
+        transport = self.transport
+        n = 0
+        out: list = []
+        for p in payloads:
+            n += len(p)
+            if self._closed or self.sstate == S_DONE:
+                continue
+            if self.sstate == S_RAW:
+                out.append(p)
+                continue
+            pos = 0
+            end = len(p)
+            while pos < end and self.sstate != S_DONE:
+                if self.sstate == S_BODY:
+                    piece = p[pos:] if pos else p
+                    try:
+                        k = self.rbody.feed(piece)
+                    except MalformedBody as exc:
+                        log.warning("%s: malformed response body from the local service: %s", self._where(), exc)
+                        self._flush_out(out)
+                        out = []
+                        self._abort_stream()
+                        self.abort()
+                        break
+                    out.append(piece[:k] if k < len(piece) else piece)
+                    self.exchanges[0].bytes_out += k
+                    pos += k
+                    if self.rbody.done:
+                        self._response_done()
+                elif self.sstate == S_HEAD:
+                    pos = self._response_head(p, pos, out)
+                else:  # S_RAW
+                    out.append(p[pos:])
+                    pos = end
+        self._flush_out(out)
+        if self.owner is None or self._closed:
+            if self.owner is not None:
+                self.session.consumed(self.stream_id, n)
+            return
+        if transport is not None and self._write_paused:
+            self._withheld += n
+            self.session.released(self.stream_id, n)
+        else:
+            self.session.consumed(self.stream_id, n)
+        self._after_responses()
+
+    def _flush_out(self, out: list) -> None:
+        transport = self.transport
+        if not out or transport is None or transport.is_closing():
+            return
+        size = 0
+        for piece in out:
+            size += len(piece)
+        if size < LEND_MIN or (transport.get_write_buffer_size() and self.session.stream_count > 1):
+            transport.write(b"".join(out))  # a copy: see StreamProtocol.deliver_many
+        elif len(out) == 1:
+            transport.write(out[0])
+        else:
+            transport.writelines(out)
+
+    def _response_head(self, p: Any, pos: int, out: list) -> int:
+        """Gather a response head from *p* at *pos*; return where the head ended
+        in *p* (or its end, when the head is not whole yet)."""
+        if not self.exchanges:
+            # Bytes nobody asked for (a local service that talks first, or
+            # answers twice): they cannot be answered to anyone; drop them.
+            log.info("%s: the local service sent bytes no request asked for; closing", self._where())
+            self._abort_stream()
+            self.close()
+            return len(p)
+        rhead = self.rhead
+        if rhead is None:
+            rhead = self.rhead = bytearray()
+        start = len(rhead)
+        rhead += p[pos:]
+        end = find_head_end(rhead, start)
+        if end < 0:
+            if len(rhead) > MAX_HEAD:
+                self._bad_gateway("The local service's answer has an oversized head.")
+            return len(p)
+        head = bytes(rhead[:end])
+        consumed = len(p) - (len(rhead) - end)
+        self.rhead = None
+        ex = self.exchanges[0]
+        try:
+            resp = read_response(head)
+            mode, length = response_framing(ex.method, resp)
+        except HeadError as exc:
+            log.warning("%s: %s", self._where(), exc.reason)
+            self._bad_gateway("The local service did not answer with HTTP.")
+            return len(p)
+        ex.answered = True
+        ex.status = resp.status
+        ex.bytes_out += len(head)
+        out.append(head)
+        status = resp.status
+        if status == 101:
+            if not ex.upgrade:
+                self._bad_gateway("The local service switched protocols unasked.")
+                return len(p)
+            self.sstate = S_RAW
+            self._response_done(upgraded=True)
+            return consumed
+        if status < 200:  # interim (100 Continue, 103 Early Hints): the answer follows
+            return consumed
+        if not resp.keep_alive:
+            ex.keep_alive = False
+        self.rbody.start(mode, length)
+        if mode == BODY_UNTIL_CLOSE:
+            ex.keep_alive = False
+        if self.rbody.done:
+            self._response_done()
+        else:
+            self.sstate = S_BODY
+        return consumed
+
+    def _response_done(self, upgraded: bool = False) -> None:
+        ex = self.exchanges.popleft()
+        self._log(ex, ex.status)
+        if upgraded:
+            self.rstate = R_RAW
+            self.exchanges.clear()
+            return
+        self.sstate = S_HEAD
+        if not ex.keep_alive:
+            self.sstate = S_DONE
+            self.rstate = R_DONE
+            self.exchanges.clear()
+            self.close()
+            return
+        if self.rstate == R_UPGRADE and not self.exchanges:
+            self.rstate = R_HEAD  # the upgrade was declined: HTTP goes on
+
+    def _after_responses(self) -> None:
+        if self._closed:
+            return
+        if not self.exchanges:
+            self.idle_since = self.loop.time()
+            if self.refusal is not None:
+                body, self.refusal = self.refusal, None
+                self._write_page(body)
+                return
+            if self._eof_in and self.rstate == R_DONE:
+                self.close()
+                return
+        if self.inbuf and self.rstate != R_DONE:
+            self.process()
+        else:
+            self._update_reading()
+
+    def deliver_fin(self) -> None:
+        """The local service closed its side: end of the answer (body until close)."""
+        if self._closed:
+            return
+        if self.sstate == S_RAW and self.rstate == R_RAW:
+            transport = self.transport
+            if transport is not None and transport.can_write_eof():
+                transport.write_eof()
+            if self._eof_in:
+                self.close()
+            return
+        if self.sstate == S_BODY and self.rbody.mode == BODY_UNTIL_CLOSE:
+            self._response_done()
+            return
+        if self.exchanges and not self.exchanges[0].answered:
+            self._bad_gateway("The local service closed the connection without answering.")
+            return
+        self.close()
+
+    def deliver_reset(self, code: int = -1) -> None:
+        """The stream was reset: the local service refused or went away, or
+        the tunnel's client was lost."""
+        self.settle()
+        owner = self.owner
+        if owner is not None:
+            owner.streams.pop(self.stream_id, None)
+        self._fin_out = True  # the stream is gone: nothing more to send on it
+        if self._closed:
+            return
+        if self.exchanges and not self.exchanges[0].answered and self.sstate == S_HEAD:
+            if code == RESET_REFUSED:
+                self._bad_gateway("The tunnel's client could not reach its local service.", stream_gone=True)
+            elif code == -1:
+                self._bad_gateway("The tunnel's client went offline.", stream_gone=True)
+            else:
+                self._bad_gateway("The local service closed the connection without answering.", stream_gone=True)
+        elif not self.exchanges and self.sstate == S_HEAD and self.rstate != R_RAW:
+            self.close()  # idle: a plain close, not an error
+        else:
+            self.abort()
+
+    def _bad_gateway(self, message: str, stream_gone: bool = False) -> None:
+        if not stream_gone:
+            self._abort_stream()
+        self.refuse(502, message, now=True)
+
+    # -- timeouts -------------------------------------------------------------------
+    def check_timeouts(self, now: float, timeout: float) -> None:
+        """Called by the front's sweep."""
+        if self._closed:
+            return
+        if self.exchanges:
+            ex = self.exchanges[0]
+            if not ex.answered and self.sstate == S_HEAD and now - ex.sent_at >= timeout \
+                    and self.rstate != R_BODY:
+                log.info("%s: no answer from the local service within %g s", self._where(), timeout)
+                self._abort_stream()
+                self.refuse(504, "The local service did not answer in time.", now=True)
+        elif self.rstate == R_HEAD and now - self.idle_since >= timeout:
+            if self.inbuf:
+                self.refuse(408, "The request took too long to arrive.")
+            else:
+                self.close()  # an idle keep-alive connection
+
+    # -- closing and logs -----------------------------------------------------------
+    def _send_fin(self) -> None:
+        if not self._fin_out and self.stream_id and self.owner is not None:
+            self._fin_out = True
+            self.session.send_fin(self.stream_id)
+            self.owner.schedule_flush()
+
+    def _abort_stream(self) -> None:
+        owner = self.owner
+        if owner is not None and owner.streams.get(self.stream_id) is self:
+            del owner.streams[self.stream_id]
+            self.session.send_reset(self.stream_id, RESET_CANCEL)
+            owner.schedule_flush()
+        self._fin_out = True
+
+    def close(self) -> None:
+        """Close the visitor's connection once its buffered bytes are out."""
+        self.sstate = S_DONE
+        self.rstate = R_DONE
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+
+    def abort(self) -> None:
+        """Cut the visitor's connection (RST): an answer cannot be finished."""
+        self.sstate = S_DONE
+        self.rstate = R_DONE
+        self._abort_stream()
+        if self.transport is not None:
+            abort_with_rst(self.transport)
+
+    def _where(self) -> str:
+        route = self.route
+        return f"http tunnel {route.name.host}" if route is not None else f"visitor {self.peer}"
+
+    def _log(self, ex: Exchange, status: int) -> None:
+        self.front.log_exchange(self, ex, status)
+
+
+def _public_reason(exc: HeadError) -> str:
+    if exc.status == 405:
+        return "This method is not supported here."
+    if exc.status == 501:
+        return "This transfer coding is not supported."
+    return "The request is malformed."
+
+
+class HttpFront:
+    """The server's HTTP and HTTPS ports and the names of HTTP tunnels.
+
+    ``fasttun.api.Server`` creates it when ``http_port`` or ``https_port`` is
+    set and adds it to the ``TunnelServer`` as the front of kind "http".
+    """
+
+    kind = "http"
+
+    def __init__(self, server: TunnelServer, config: ServerConfig) -> None:
+        self.server = server
+        self.config = config
+        self.loop = asyncio.get_running_loop()
+        self.names = Names(config.domain or "", config.http_reserve)
+        self.visitors: set[VisitorProtocol] = set()
+        self.scratch = memoryview(bytearray(SCRATCH_SIZE))
+        self.access_log = AccessLog(config.access_log) if config.access_log else None
+        self._listeners: list[asyncio.AbstractServer] = []
+        self._sweeper: asyncio.TimerHandle | None = None
+        self.http_port = 0  # bound ports (when asked for port 0, what the OS chose)
+        self.https_port = 0
+        self.requests_total = 0
+
+    async def start(self) -> None:
+        """Open the HTTP and HTTPS ports.
+
+        Raises:
+            OSError: a port cannot be listened on.
+        """
+        cfg = self.config
+        host = cfg.public_host or None
+        if cfg.http_port is not None:
+            srv = await self.loop.create_server(lambda: VisitorProtocol(self, "http"), host, cfg.http_port,
+                                                backlog=1024, reuse_address=True)
+            self._listeners.append(srv)
+            self.http_port = srv.sockets[0].getsockname()[1]
+        if cfg.https_port is not None:
+            ctx = self._tls_context()
+            srv = await self.loop.create_server(lambda: VisitorProtocol(self, "https"), host, cfg.https_port,
+                                                backlog=1024, reuse_address=True, ssl=ctx,
+                                                ssl_handshake_timeout=cfg.http_timeout)
+            self._listeners.append(srv)
+            self.https_port = srv.sockets[0].getsockname()[1]
+        self._sweep()
+
+    def _tls_context(self) -> ssl.SSLContext:
+        cfg = self.config
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(cfg.https_cert, cfg.https_key)  # type: ignore[arg-type]
+        ctx.set_alpn_protocols(["http/1.1"])
+
+        def remember_sni(ssl_object: Any, server_name: str | None, _ctx: ssl.SSLContext) -> None:
+            # The name the visitor asked for in TLS; its requests must be for it.
+            if server_name:
+                ssl_object.fasttun_sni = server_name.rstrip(".").lower()
+
+        ctx.sni_callback = remember_sni
+        return ctx
+
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        timeout = self.config.http_timeout
+        for v in list(self.visitors):
+            v.check_timeouts(now, timeout)
+        if self.access_log is not None:
+            self.access_log.flush()
+        self._sweeper = self.loop.call_later(min(1.0, timeout / 4), self._sweep)
+
+    async def close(self) -> None:
+        """Close the ports and every visitor connection."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for srv in self._listeners:
+            srv.close()
+        for v in list(self.visitors):
+            v.abort()
+        if self.access_log is not None:
+            self.access_log.close()
+
+    # -- the front interface (aio.server.Front) -------------------------------
+    def urls(self, host: str) -> list[str]:
+        """The URLs of a name, one per port (no port shown when it is the default)."""
+        out = []
+        for scheme, port, default in (("http", self.http_port, 80), ("https", self.https_port, 443)):
+            if port:
+                out.append(f"{scheme}://{host}" + ("" if port == default else f":{port}"))
+        return out
+
+    async def bind(self, owner: ClientSession, tunnel: Tunnel, msg: dict) -> dict:
+        subdomain = msg.get("subdomain") or ""
+        hostname = msg.get("hostname") or ""
+        claim = msg.get("claim")
+        if not isinstance(subdomain, str) or not isinstance(hostname, str) or subdomain and hostname:
+            raise BindError("ask for a subdomain or a hostname, not both")
+        if not isinstance(claim, str) or not 16 <= len(claim) <= 128:
+            raise BindError("an HTTP bind needs a claim (16 to 128 characters)")
+        options = _options(msg)
+        try:
+            name = self.names.take(None, claim, self.loop.time(), subdomain=subdomain, hostname=hostname,
+                                   prefer=bool(msg.get("prefer")))
+        except NameRefused as exc:
+            raise BindError(str(exc)) from None
+        route = HttpRoute(tunnel, name, urls=self.urls(name.host), **options)
+        name.holder = route
+        tunnel.entry = route
+        log.info("client %s: %s -> %s", owner.peer, " ".join(route.urls), tunnel.local)
+        return {"name": name.host, "label": name.label, "urls": route.urls}
+
+    def unbind(self, tunnel: Tunnel, gone: bool) -> None:
+        route = tunnel.entry
+        if not isinstance(route, HttpRoute) or route.tunnel is not tunnel:
+            return
+        route.tunnel = None
+        if gone:
+            self.names.release(route.name, self.loop.time())
+            log.info("http tunnel %s: client gone; the name is kept for it for %g s", route.name.host,
+                     self.config.http_reserve)
+        else:
+            self.names.drop(route.name)
+            log.info("http tunnel %s closed", route.name.host)
+
+    # -- logs -----------------------------------------------------------------------
+    def log_exchange(self, v: VisitorProtocol, ex: Exchange, status: int) -> None:
+        self.requests_total += 1
+        now = self.loop.time()
+        duration = now - ex.started
+        route = ex.route
+        if self.access_log is not None:
+            self.access_log.write({
+                "time": time.time(), "client": v.peer, "host": ex.host, "method": ex.method.decode("latin-1"),
+                "path": ex.path.decode("latin-1"), "status": status, "bytes_in": ex.bytes_in,
+                "bytes_out": ex.bytes_out, "duration": round(duration, 6),
+                "tunnel": route.name.host if route is not None else None, "scheme": v.scheme,
+            })
+        if route is not None and route.log and route.tunnel is not None:
+            owner = route.tunnel.owner
+            if owner.transport is not None and not owner.transport.is_closing():
+                owner.session.send_control(dumps({
+                    "op": "request", "tunnel": route.tunnel.tunnel_id, "method": ex.method.decode("latin-1"),
+                    "path": ex.path.decode("latin-1"), "status": status, "bytes": ex.bytes_out,
+                    "duration": round(duration, 6), "client": v.peer_ip,
+                }))
+                owner.schedule_flush()
+
+
+def _options(msg: dict) -> dict:
+    """The HTTP options of a bind (docs/spec.md §9.1), checked."""
+    auth = msg.get("basic_auth")
+    expected = None
+    if auth is not None:
+        if not isinstance(auth, str) or ":" not in auth:
+            raise BindError("basic_auth: want USER:PASS")
+        expected = b"Basic " + base64.b64encode(auth.encode())
+    host_header = msg.get("host_header")
+    if host_header is not None and (not isinstance(host_header, str) or not _is_field_value(host_header)):
+        raise BindError("host_header: not a valid header value")
+    pairs = []
+    for item in msg.get("request_headers") or ():
+        if not isinstance(item, list) or len(item) != 2 or not all(isinstance(x, str) for x in item):
+            raise BindError("request_headers: want [[name, value], ...]")
+        name, value = item
+        if not name or not _is_token(name) or not _is_field_value(value):
+            raise BindError(f"request_headers: {name!r} is not a valid header")
+        pairs.append((name.encode(), value.encode("latin-1")))
+    rate = msg.get("rate_limit")
+    limiter = None
+    if rate is not None:
+        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 < rate <= 1e6:
+            raise BindError("rate_limit: want a positive number of requests per second")
+        limiter = RateLimiter(rate)
+    return {"auth": expected, "host_header": host_header.encode("latin-1") if host_header else None,
+            "set_headers": tuple(pairs), "limiter": limiter, "log_requests": bool(msg.get("log", True))}
+
+
+def _is_token(text: str) -> bool:
+    return all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in text)
+
+
+def _is_field_value(text: str) -> bool:
+    return all(c == "\t" or " " <= c <= "~" or "\x80" <= c <= "\xff" for c in text)
+
