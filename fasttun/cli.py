@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import secrets
 import signal
 import socket
+import ssl
 import sys
+import time
 from typing import Any, Callable, Coroutine
 
 from ._version import __version__
 from .aio.client import Tunnel
+from .aio.protocol import format_size
 from .api import Client, Server
 from .config import (
     DEFAULT_BUFFER_KIB,
@@ -27,10 +31,13 @@ from .config import (
     ClientConfig,
     Route,
     ServerConfig,
+    load_client_file,
     load_server_file,
+    parse_header,
     parse_hostport,
     parse_local,
     parse_ports,
+    parse_proxy_protocol,
     parse_route,
 )
 from .exceptions import ConfigError, FasttunError
@@ -55,6 +62,12 @@ example --config file (TOML; flags override it):
   name = "bob"
   token = "bob-secret"
   ports = "20100-20199"
+  http_port = 80               # HTTP mode: names under domain, routed by Host
+  domain = "tunnel.example.com"
+HTTP mode (docs/spec.md §9):
+  fasttun serve --http-port 80 --domain tunnel.example.com
+  fasttun serve --https-port 443 --https-cert wild.pem --https-key wild.key --domain tunnel.example.com
+  clients then run 'fasttun expose 3000 --http --subdomain myapp' and get http://myapp.tunnel.example.com
 failed authentications: {ServerConfig.auth_failures} within {ServerConfig.auth_window:g} s from one address \
 block that address for {ServerConfig.auth_window:g} s
 environment: FASTTUN_TOKEN (the token), FASTTUN_LOOP=asyncio (do not use uvloop)
@@ -64,6 +77,26 @@ EPILOG_EXPOSE = f"""\
 examples:
   fasttun expose 3000 --server tunnel.example.com:{DEFAULT_CONTROL_PORT} --token T
   fasttun expose --server HOST:PORT -r localhost:8080-8080 -r 127.0.0.1:5432-15432
+  fasttun expose 3000 --http --subdomain myapp --server HOST:PORT --token T
+  fasttun expose --server HOST:PORT -r 3000-http:myapp -r 8080-http:api.example.org -r 5432-0
+routes (-r LOCAL-REMOTE): REMOTE is a public port (0: any), or an HTTP name: 'http' (a random
+  subdomain), 'http:NAME' (subdomain NAME) or 'http:HOST.DOMAIN' (a whole host name).
+  --basic-auth, --host-header, --request-header and --rate-limit apply to every HTTP tunnel
+  of the command line, --proxy-protocol to every TCP one; for options per tunnel, use --config.
+example --config file (TOML; flags override it, routes add to those of the command line):
+  server = "tunnel.example.com:7000"
+  token = "T"
+  [[routes]]
+  local = "3000"
+  http = true
+  subdomain = "myapp"
+  basic_auth = "me:secret"
+  request_headers = ["X-Env: demo", "X-Debug:"]   # an empty value removes the field
+  [[routes]]
+  local = "localhost:5432"
+  remote_port = 15432
+  proxy_protocol = "v2"
+HTTP tunnels print one line per request (time, method, path, status, size, duration); -q silences them.
 environment: FASTTUN_SERVER, FASTTUN_TOKEN, FASTTUN_LOOP=asyncio (do not use uvloop)
 """
 
@@ -124,6 +157,26 @@ def build_parser() -> argparse.ArgumentParser:
     lim.add_argument("--handshake-timeout", type=float, default=None, metavar="SECONDS",
                      help="a connection must complete TLS and authenticate within this "
                           f"(default {ServerConfig.handshake_timeout:g})")
+    h = s.add_argument_group("HTTP mode (services by name on one port)")
+    h.add_argument("--http-port", type=int, default=None, metavar="PORT",
+                   help="port (on --public-host) where HTTP requests are routed by Host to the client "
+                        "that registered that name (off by default)")
+    h.add_argument("--https-port", type=int, default=None, metavar="PORT",
+                   help="the same over TLS, terminated here with --https-cert/--https-key; routed by SNI, "
+                        "then Host")
+    h.add_argument("--https-cert", metavar="FILE", default=None,
+                   help="PEM certificate (chain) for --https-port, typically a wildcard for *.DOMAIN")
+    h.add_argument("--https-key", metavar="FILE", default=None, help="PEM private key of --https-cert")
+    h.add_argument("--domain", metavar="DOMAIN", default=None,
+                   help="the zone subdomains live under: 'expose --http --subdomain myapp' is myapp.DOMAIN")
+    h.add_argument("--http-timeout", type=float, default=None, metavar="SECONDS",
+                   help="a visitor must send a request head, and a local service start its answer, within "
+                        f"this (else 408/504; default {ServerConfig.http_timeout:g})")
+    h.add_argument("--http-reserve", type=float, default=None, metavar="SECONDS",
+                   help="keep a disconnected client's names for it this long; visitors get 502 meanwhile "
+                        f"(default {ServerConfig.http_reserve:g})")
+    h.add_argument("--access-log", metavar="FILE", default=None,
+                   help="append one JSON line per HTTP request to FILE")
     s.add_argument("--heartbeat-interval", type=float, default=None, metavar="SECONDS",
                    help=f"seconds between heartbeats, both ways (default {ServerConfig.ping_interval:g})")
     s.add_argument("--heartbeat-timeout", type=float, default=None, metavar="SECONDS",
@@ -139,9 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Open public ports on a tunnel server that lead to local services.  "
                                    "Prints one line per tunnel with its public address.")
     e.add_argument("local", nargs="?", metavar="LOCAL", help="the local service: PORT or HOST:PORT")
-    e.add_argument("--server", metavar="HOST:PORT", default=os.environ.get("FASTTUN_SERVER"),
+    e.add_argument("--server", metavar="HOST:PORT", default=None,
                    help=f"the tunnel server (env FASTTUN_SERVER; port defaults to {DEFAULT_CONTROL_PORT})")
-    e.add_argument("--token", metavar="TOKEN", default=os.environ.get("FASTTUN_TOKEN"),
+    e.add_argument("--token", metavar="TOKEN", default=None,
                    help="the server's token (env FASTTUN_TOKEN)")
     e.add_argument("--remote-port", type=int, default=0, metavar="N",
                    help="public port for LOCAL (default: the server assigns one)")
@@ -152,13 +205,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pin the server's certificate to this SHA-256 (as fasttun serve prints it)")
     e.add_argument("--ca", metavar="FILE",
                    help="verify the server's certificate with this CA bundle ('system': the system's store)")
-    e.add_argument("--no-tls", action="store_true", help="plain TCP (only with a server started with --no-tls)")
-    e.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+    e.add_argument("--no-tls", action="store_true", default=None,
+                   help="plain TCP (only with a server started with --no-tls)")
+    e.add_argument("--connect-timeout", type=float, default=None, metavar="SECONDS",
                    help="give up reaching the server, or a local service for one public connection, "
                         "after this long (default 10)")
-    e.add_argument("--no-reconnect", action="store_true",
+    e.add_argument("--no-reconnect", action="store_true", default=None,
                    help="exit when the server is lost instead of reconnecting with backoff (1 s doubling to 30 s)")
-    _common(e)
+    e.add_argument("--config", metavar="FILE",
+                   help="TOML file with any of these options (dashes as underscores) and [[routes]] tables "
+                        "(see below)")
+    h = e.add_argument_group("HTTP tunnels (the server needs --http-port or --https-port)")
+    h.add_argument("--http", action="store_true",
+                   help="expose LOCAL as a web service by name on the server's HTTP port, not on a port of its own")
+    h.add_argument("--subdomain", metavar="NAME", default="",
+                   help="the name to ask for (NAME.DOMAIN); default: a random one from the server")
+    h.add_argument("--hostname", metavar="FQDN", default="", help="a whole host name to ask for instead")
+    h.add_argument("--basic-auth", metavar="USER:PASS", default=None,
+                   help="visitors must log in with this (the server answers 401 otherwise)")
+    h.add_argument("--host-header", metavar="VALUE", default=None,
+                   help="Host header the local service receives instead of the public name")
+    h.add_argument("--request-header", metavar='"NAME: VALUE"', action="append", default=[],
+                   help="set a header on every request; an empty value removes it; repeatable")
+    h.add_argument("--rate-limit", type=float, default=None, metavar="N",
+                   help="requests per second per visitor address; more get 429 with Retry-After")
+    t = e.add_argument_group("TCP tunnels")
+    t.add_argument("--proxy-protocol", metavar="v1|v2", default=None,
+                   help="send a PROXY protocol header to the local service first, so that it sees the "
+                        "visitor's address (nginx, HAProxy, PgBouncer read it)")
+    _common(e, buffer_default=None)
     return parser
 
 
@@ -201,7 +276,11 @@ SERVE_DEFAULTS: dict[str, object] = {
     "max_clients": ServerConfig.max_clients, "max_streams": ServerConfig.max_streams,
     "max_pending": ServerConfig.max_pending, "max_frame": ServerConfig.max_frame,
     "handshake_timeout": ServerConfig.handshake_timeout, "buffer_size": DEFAULT_BUFFER_KIB,
+    "http_port": None, "https_port": None, "https_cert": None, "https_key": None, "domain": "",
+    "http_timeout": ServerConfig.http_timeout, "http_reserve": ServerConfig.http_reserve, "access_log": None,
 }
+# Types of the options whose default is None (the others have their default's type).
+SERVE_TYPES: dict[str, type] = {"http_port": int, "https_port": int, "heartbeat_timeout": float}
 
 
 def _serve_options(args: argparse.Namespace) -> tuple[dict, tuple[ClientAccess, ...]]:
@@ -211,7 +290,7 @@ def _serve_options(args: argparse.Namespace) -> tuple[dict, tuple[ClientAccess, 
         opts["token"] = os.environ["FASTTUN_TOKEN"]
     clients: tuple[ClientAccess, ...] = ()
     if args.config:
-        values, clients = load_server_file(args.config, SERVE_DEFAULTS)
+        values, clients = load_server_file(args.config, SERVE_DEFAULTS, SERVE_TYPES)
         opts.update(values)
     opts.update({k: v for k, v in vars(args).items() if k in SERVE_DEFAULTS and v is not None})
     return opts, clients
@@ -235,7 +314,10 @@ def _serve_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
                        max_clients=o["max_clients"], max_streams=o["max_streams"],  # type: ignore[arg-type]
                        max_pending=o["max_pending"],  # type: ignore[arg-type]
                        max_frame=o["max_frame"], handshake_timeout=float(o["handshake_timeout"]),  # type: ignore[arg-type]
-                       clients=clients)
+                       clients=clients, http_port=o["http_port"], https_port=o["https_port"],  # type: ignore[arg-type]
+                       https_cert=o["https_cert"], https_key=o["https_key"],  # type: ignore[arg-type]
+                       domain=str(o["domain"] or ""), http_timeout=float(o["http_timeout"]),  # type: ignore[arg-type]
+                       http_reserve=float(o["http_reserve"]), access_log=o["access_log"])  # type: ignore[arg-type]
     return cfg.validate(), generated
 
 
@@ -245,7 +327,10 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         await server.start()
     except OSError as exc:
-        raise FasttunError(f"cannot listen on {cfg.listen_host}:{cfg.listen_port}: {exc.strerror or exc}") from None
+        what = exc.filename or f"{cfg.listen_host}:{cfg.listen_port} or an HTTP port"
+        raise FasttunError(f"cannot open {what}: {exc.strerror or exc}") from None
+    except ssl.SSLError as exc:
+        raise ConfigError(f"--https-cert/--https-key: {exc.reason or exc}") from None
     host, port = server.address
     if cfg.clients:
         print(f"{len(cfg.clients)} clients from {args.config}: "
@@ -273,6 +358,12 @@ async def _serve(args: argparse.Namespace) -> int:
     elif inner.self_signed:
         command += f" --fingerprint {inner.fingerprint}"
     print(f"expose a local port with:  {command}", flush=True)
+    if server.http_port or server.https_port:
+        zone = f"*.{cfg.domain}" if cfg.domain else "HOSTNAME"
+        where = ", ".join(f"{scheme}://{zone}" + ("" if p == d else f":{p}") for scheme, p, d in
+                          (("http", server.http_port, 80), ("https", server.https_port, 443)) if p)
+        print(f"HTTP tunnels on {where}; expose a web service with:  {command} --http --subdomain NAME",
+              flush=True)
     try:
         name = await _wait_signal()
     finally:
@@ -281,37 +372,116 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# Options of `fasttun expose` that its --config file may set too, with their defaults.
+EXPOSE_DEFAULTS: dict[str, object] = {
+    "server": None, "token": None, "fingerprint": None, "ca": None, "no_tls": False, "connect_timeout": 10.0,
+    "no_reconnect": False, "buffer_size": DEFAULT_BUFFER_KIB,
+}
+EXPOSE_TYPES: dict[str, type] = {"server": str, "token": str, "fingerprint": str, "ca": str}
+
+
+def _expose_options(args: argparse.Namespace) -> tuple[dict, tuple[Route, ...]]:
+    """Defaults < environment < --config file < flags."""
+    opts = dict(EXPOSE_DEFAULTS)
+    for key, env in (("server", "FASTTUN_SERVER"), ("token", "FASTTUN_TOKEN")):
+        if os.environ.get(env):
+            opts[key] = os.environ[env]
+    routes: tuple[Route, ...] = ()
+    if args.config:
+        values, routes = load_client_file(args.config, EXPOSE_DEFAULTS, EXPOSE_TYPES)
+        opts.update(values)
+    opts.update({k: v for k, v in vars(args).items() if k in EXPOSE_DEFAULTS and v is not None})
+    return opts, routes
+
+
 def _client_config(args: argparse.Namespace) -> ClientConfig:
-    if not args.server:
+    o, file_routes = _expose_options(args)
+    if not o["server"]:
         raise ConfigError("--server HOST:PORT is required (or set FASTTUN_SERVER)")
-    host, port = parse_hostport(args.server, "", "--server", DEFAULT_CONTROL_PORT)
+    host, port = parse_hostport(str(o["server"]), "", "--server", DEFAULT_CONTROL_PORT)
     if not host:
-        raise ConfigError(f"--server {args.server!r}: a host is required")
+        raise ConfigError(f"--server {o['server']!r}: a host is required")
+    http_options = {
+        "basic_auth": args.basic_auth, "host_header": args.host_header, "rate_limit": args.rate_limit,
+        "request_headers": tuple(parse_header(h) for h in args.request_header),
+    }
+    proxy_protocol = parse_proxy_protocol(args.proxy_protocol) if args.proxy_protocol else 0
     routes: list[Route] = []
     if args.local:
         lhost, lport = parse_local(args.local)
-        routes.append(Route(lhost, lport, args.remote_port))
-    elif args.remote_port:
-        raise ConfigError("--remote-port needs LOCAL")
-    routes.extend(parse_route(r) for r in args.route)
-    if not routes:
-        raise ConfigError("nothing to expose: give LOCAL (e.g. 3000) or -r LOCAL-REMOTE")
-    if args.fingerprint:
-        tls.normalize_fingerprint(args.fingerprint)  # a clear error now, not at connect time
-    cfg = ClientConfig(server_host=host, server_port=port, token=args.token, routes=tuple(routes),
-                       reconnect=not args.no_reconnect, buffer_size=args.buffer_size * 1024,
-                       tls=not args.no_tls, fingerprint=args.fingerprint, ca=args.ca,
-                       connect_timeout=args.connect_timeout)
+        if args.http:
+            routes.append(Route(lhost, lport, args.remote_port, http=True, subdomain=args.subdomain,
+                                hostname=args.hostname, **http_options))
+        else:
+            routes.append(Route(lhost, lport, args.remote_port, subdomain=args.subdomain, hostname=args.hostname,
+                                proxy_protocol=proxy_protocol, **http_options))
+    elif args.remote_port or args.http or args.subdomain or args.hostname:
+        raise ConfigError("--remote-port, --http, --subdomain and --hostname need LOCAL")
+    for text in args.route:
+        r = parse_route(text)
+        if r.http:
+            r = dataclasses.replace(r, **http_options)
+        else:
+            r = dataclasses.replace(r, proxy_protocol=proxy_protocol)
+        routes.append(r)
+    if not routes and not file_routes:
+        raise ConfigError("nothing to expose: give LOCAL (e.g. 3000), -r LOCAL-REMOTE or [[routes]] in --config")
+    if not any(r.http for r in routes) and any(v for v in http_options.values()):
+        raise ConfigError("--basic-auth, --host-header, --request-header and --rate-limit are for HTTP tunnels "
+                          "(--http, or -r LOCAL-http:NAME)")
+    if proxy_protocol and not any(not r.http for r in routes):
+        raise ConfigError("--proxy-protocol is for TCP tunnels")
+    fingerprint = o["fingerprint"]
+    if fingerprint:
+        tls.normalize_fingerprint(str(fingerprint))  # a clear error now, not at connect time
+    cfg = ClientConfig(server_host=host, server_port=port, token=o["token"], routes=tuple(routes) + file_routes,  # type: ignore[arg-type]
+                       reconnect=not o["no_reconnect"], buffer_size=int(o["buffer_size"]) * 1024,  # type: ignore[call-overload]
+                       tls=not o["no_tls"], fingerprint=fingerprint, ca=o["ca"],  # type: ignore[arg-type]
+                       connect_timeout=float(o["connect_timeout"]))  # type: ignore[arg-type]
     return cfg.validate()
+
+
+class RequestLog:
+    """The console's request lines of HTTP tunnels, as ngrok prints them:
+    ``12:04:05  GET /api/items  200  1.2 KiB  3.1 ms``.  Lines are written
+    as requests complete and flushed within a tenth of a second, so that a
+    busy tunnel does not cost a write per request."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, out: Any = None) -> None:
+        self.loop = loop
+        self.out = out or sys.stdout
+        self._flush: asyncio.TimerHandle | None = None
+        self.several = False  # more than one HTTP tunnel: name each line's tunnel
+
+    def __call__(self, tunnel: Tunnel, msg: dict) -> None:
+        status = msg.get("status", 0)
+        size = format_size(int(msg.get("bytes", 0)))
+        ms = float(msg.get("duration", 0.0)) * 1000
+        stamp = time.strftime("%H:%M:%S")
+        name = f"{tunnel.name}  " if self.several else ""
+        path = str(msg.get("path", ""))
+        if len(path) > 200:
+            path = path[:197] + "..."
+        self.out.write(f"{stamp}  {name}{msg.get('method', '?')} {path}  {status}  {size}  {ms:.1f} ms\n")
+        if self._flush is None:
+            self._flush = self.loop.call_later(0.1, self.flush)
+
+    def flush(self) -> None:
+        self._flush = None
+        self.out.flush()
 
 
 async def _expose(args: argparse.Namespace) -> int:
     cfg = _client_config(args)
 
     def announce(t: Tunnel) -> None:
-        print(f"tcp://{t.public_address} -> {t.local_address}", flush=True)
+        for url in t.urls or [t.url]:
+            print(f"{url} -> {t.local_address}", flush=True)
 
-    client = Client(config=cfg, on_tunnel=announce)
+    requests = None if args.quiet else RequestLog(asyncio.get_running_loop())
+    if requests is not None:
+        requests.several = sum(r.http for r in cfg.routes) > 1
+    client = Client(config=cfg, on_tunnel=announce, on_request=requests)
     await client.connect()
     try:
         await client.expose_routes(list(cfg.routes))
@@ -328,6 +498,8 @@ async def _expose(args: argparse.Namespace) -> int:
         name = stop.result()
     finally:
         await client.close()
+        if requests is not None:
+            requests.flush()
     log.warning("%s: stopped; %s", name, client.summary())
     return 0
 

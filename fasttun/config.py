@@ -10,7 +10,8 @@ from .exceptions import ConfigError
 
 __all__ = ["ServerConfig", "ClientConfig", "Route", "ClientAccess", "load_server_file",
            "DEFAULT_CONTROL_PORT", "DEFAULT_PORTS",
-           "parse_hostport", "parse_local", "parse_route", "parse_ports", "parse_header", "parse_proxy_protocol"]
+           "parse_hostport", "parse_local", "parse_route", "parse_ports", "parse_header", "parse_proxy_protocol",
+           "load_client_file", "ROUTE_KEYS"]
 
 DEFAULT_CONTROL_PORT = 7000
 DEFAULT_PORTS = (10000, 19999)
@@ -362,45 +363,111 @@ def parse_ports(text: str) -> tuple[int, int]:
     return low, high
 
 
-def load_server_file(path: str, known: dict) -> tuple[dict, tuple[ClientAccess, ...]]:
-    """Read a ``fasttun serve --config`` TOML file.
-
-    Returns the options it sets (keys of *known*, with the same types) and the
-    ``[[clients]]`` entries.
-
-    Raises:
-        ConfigError: the file cannot be read, or a key or value is wrong.
-    """
+def _read_toml(path: str) -> dict:
     import tomllib
 
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            return tomllib.load(f)
     except OSError as exc:
         raise ConfigError(f"--config {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"--config {path}: not valid TOML: {exc}") from None
+
+
+def _typed(where: str, key: str, value: object, expected: type) -> object:
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (expected in (int, float) and isinstance(value, bool)):
+        raise ConfigError(f"{where}: {key} = {value!r}: want a {expected.__name__}")
+    return value
+
+
+def _options_of(path: str, data: dict, known: dict, types: dict, tables: tuple[str, ...]) -> dict:
     values: dict = {}
-    clients: list[ClientAccess] = []
     for key, value in data.items():
-        if key == "clients":
-            if not isinstance(value, list):
-                raise ConfigError(f"--config {path}: 'clients' must be an array of tables ([[clients]])")
-            for i, entry in enumerate(value):
-                clients.append(_client_entry(path, i, entry))
+        if key in tables:
             continue
         if key not in known:
-            raise ConfigError(f"--config {path}: unknown option {key!r} (known: {', '.join(sorted(known))}, clients)")
+            raise ConfigError(f"--config {path}: unknown option {key!r} "
+                              f"(known: {', '.join(sorted(known) + list(tables))})")
         default = known[key]
         if key == "ports" and isinstance(value, list) and len(value) == 2:
             value = f"{value[0]}-{value[1]}"
-        expected = type(default) if default is not None else (float if key.endswith("timeout") else str)
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise ConfigError(f"--config {path}: {key} = {value!r}: want a {expected.__name__}")
-        values[key] = value
+        expected = types.get(key) or (type(default) if default is not None else
+                                      (float if key.endswith("timeout") else str))
+        values[key] = _typed(f"--config {path}", key, value, expected)
+    return values
+
+
+def load_server_file(path: str, known: dict, types: dict | None = None) -> tuple[dict, tuple[ClientAccess, ...]]:
+    """Read a ``fasttun serve --config`` TOML file.
+
+    Returns the options it sets (keys of *known*, with the types of their
+    defaults, or of *types* where given) and the ``[[clients]]`` entries.
+
+    Raises:
+        ConfigError: the file cannot be read, or a key or value is wrong.
+    """
+    data = _read_toml(path)
+    values = _options_of(path, data, known, types or {}, ("clients",))
+    clients: list[ClientAccess] = []
+    if "clients" in data:
+        if not isinstance(data["clients"], list):
+            raise ConfigError(f"--config {path}: 'clients' must be an array of tables ([[clients]])")
+        for i, entry in enumerate(data["clients"]):
+            clients.append(_client_entry(path, i, entry))
     return values, tuple(clients)
+
+
+# Keys of a [[routes]] table of `fasttun expose --config`, and their types.
+ROUTE_KEYS: dict[str, type] = {
+    "local": str, "remote_port": int, "http": bool, "subdomain": str, "hostname": str, "basic_auth": str,
+    "host_header": str, "request_headers": list, "rate_limit": float, "proxy_protocol": str,
+}
+
+
+def load_client_file(path: str, known: dict, types: dict | None = None) -> tuple[dict, tuple[Route, ...]]:
+    """Read a ``fasttun expose --config`` TOML file.
+
+    Returns the options it sets (keys of *known*) and its ``[[routes]]``,
+    each a table with ``local`` and any of ``ROUTE_KEYS``.
+
+    Raises:
+        ConfigError: the file cannot be read, or a key or value is wrong.
+    """
+    data = _read_toml(path)
+    values = _options_of(path, data, known, types or {}, ("routes",))
+    routes: list[Route] = []
+    entries = data.get("routes", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"--config {path}: 'routes' must be an array of tables ([[routes]])")
+    for i, entry in enumerate(entries):
+        where = f"--config {path}: routes[{i}]"
+        if not isinstance(entry, dict) or "local" not in entry:
+            raise ConfigError(f"{where}: want a table with at least local = \"PORT\" or \"HOST:PORT\"")
+        fields: dict = {}
+        for key, value in entry.items():
+            if key not in ROUTE_KEYS:
+                raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(ROUTE_KEYS)})")
+            if key == "local" and isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            fields[key] = _typed(where, key, value, ROUTE_KEYS[key])
+        host, port = parse_local(fields.pop("local"))
+        headers = tuple(parse_header(h) if isinstance(h, str) else _bad_header(where, h)
+                        for h in fields.pop("request_headers", ()))
+        pp = fields.pop("proxy_protocol", None)
+        route = Route(host, port, request_headers=headers, proxy_protocol=parse_proxy_protocol(pp) if pp else 0,
+                      **fields)
+        try:
+            routes.append(route.validate())
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return values, tuple(routes)
+
+
+def _bad_header(where: str, value: object) -> tuple[str, str]:
+    raise ConfigError(f"{where}: request_headers: want strings \"Name: value\", not {value!r}")
 
 
 def _client_entry(path: str, i: int, entry: object) -> ClientAccess:

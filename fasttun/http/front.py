@@ -88,6 +88,9 @@ MAX_PIPELINE = 32  # requests forwarded and not yet answered, per visitor connec
 SCRATCH_SIZE = 65536  # the shared read buffer of the copy path
 
 R_HEAD, R_BODY, R_UPGRADE, R_RAW, R_DONE = range(5)
+# The front's clock (uvloop's loop.time() moves in whole milliseconds, too
+# coarse for the duration of a request).
+_now = time.monotonic
 S_HEAD, S_BODY, S_RAW, S_DONE = range(4)
 
 
@@ -156,13 +159,14 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         self._view: memoryview | None = None  # the reserve() view of the last get_buffer
         self._reading = True
         self._eof_in = False
-        self.idle_since = self.loop.time()  # waiting for a head since
+        self.idle_since = _now()  # waiting for a head since
         self.refusal: bytes | None = None  # a page to send once earlier answers are out
         # Response direction.
         self.sstate = S_HEAD
         self.exchanges: deque[Exchange] = deque()
         self.rhead: bytearray | None = None
         self.rbody = BodyCounter()
+        self._out: list = []  # answer bytes (views and copies) to write, in order
         self._write_paused = False
         self._withheld = 0
         self._closed = False
@@ -339,7 +343,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
     def handle_head(self, head: bytes) -> bool:
         """Route and forward one request head; False when it was refused."""
         front = self.front
-        now = self.loop.time()
+        now = _now()
         try:
             req = read_request(head)
         except HeadError as exc:
@@ -404,7 +408,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
     def _request_sent(self) -> None:
         """The request's body is all sent: what comes next from the visitor."""
         ex = self.exchanges[-1]
-        ex.sent_at = self.loop.time()
+        ex.sent_at = _now()
         if ex.upgrade:
             self.rstate = R_UPGRADE
         elif not ex.keep_alive:
@@ -420,7 +424,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         self.rstate = R_DONE
         self.inbuf.clear()
         if req is not None:
-            ex = Exchange(req, route, self.loop.time())
+            ex = Exchange(req, route, _now())
             ex.status = status
             ex.bytes_out = len(body)
             self._log(ex, status)
@@ -439,9 +443,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         self._update_reading()
 
     def _write_page(self, body: bytes) -> None:
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(body)
+        self._out.append(body)
         self.close()
 
     # -- flow control of the request direction ----------------------------------
@@ -496,13 +498,12 @@ class VisitorProtocol(asyncio.BufferedProtocol):
     def deliver_many(self, payloads: list) -> None:
         transport = self.transport
         n = 0
-        out: list = []
         for p in payloads:
             n += len(p)
             if self._closed or self.sstate == S_DONE:
                 continue
             if self.sstate == S_RAW:
-                out.append(p)
+                self._out.append(p)
                 continue
             pos = 0
             end = len(p)
@@ -513,22 +514,20 @@ class VisitorProtocol(asyncio.BufferedProtocol):
                         k = self.rbody.feed(piece)
                     except MalformedBody as exc:
                         log.warning("%s: malformed response body from the local service: %s", self._where(), exc)
-                        self._flush_out(out)
-                        out = []
-                        self._abort_stream()
+                        self.flush_out()
                         self.abort()
                         break
-                    out.append(piece[:k] if k < len(piece) else piece)
+                    self._out.append(piece[:k] if k < len(piece) else piece)
                     self.exchanges[0].bytes_out += k
                     pos += k
                     if self.rbody.done:
                         self._response_done()
                 elif self.sstate == S_HEAD:
-                    pos = self._response_head(p, pos, out)
+                    pos = self._response_head(p, pos)
                 else:  # S_RAW
-                    out.append(p[pos:])
+                    self._out.append(p[pos:])
                     pos = end
-        self._flush_out(out)
+        self.flush_out()
         if self.owner is None or self._closed:
             if self.owner is not None:
                 self.session.consumed(self.stream_id, n)
@@ -540,9 +539,14 @@ class VisitorProtocol(asyncio.BufferedProtocol):
             self.session.consumed(self.stream_id, n)
         self._after_responses()
 
-    def _flush_out(self, out: list) -> None:
+    def flush_out(self) -> None:
+        """Write the answer bytes gathered in ``_out``."""
+        out = self._out
+        if not out:
+            return
+        self._out = []
         transport = self.transport
-        if not out or transport is None or transport.is_closing():
+        if transport is None or transport.is_closing():
             return
         size = 0
         for piece in out:
@@ -554,7 +558,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         else:
             transport.writelines(out)
 
-    def _response_head(self, p: Any, pos: int, out: list) -> int:
+    def _response_head(self, p: Any, pos: int) -> int:
         """Gather a response head from *p* at *pos*; return where the head ended
         in *p* (or its end, when the head is not whole yet)."""
         if not self.exchanges:
@@ -588,7 +592,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         ex.answered = True
         ex.status = resp.status
         ex.bytes_out += len(head)
-        out.append(head)
+        self._out.append(head)
         status = resp.status
         if status == 101:
             if not ex.upgrade:
@@ -631,7 +635,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         if self._closed:
             return
         if not self.exchanges:
-            self.idle_since = self.loop.time()
+            self.idle_since = _now()
             if self.refusal is not None:
                 body, self.refusal = self.refusal, None
                 self._write_page(body)
@@ -727,6 +731,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         """Close the visitor's connection once its buffered bytes are out."""
         self.sstate = S_DONE
         self.rstate = R_DONE
+        self.flush_out()
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.close()
@@ -735,6 +740,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         """Cut the visitor's connection (RST): an answer cannot be finished."""
         self.sstate = S_DONE
         self.rstate = R_DONE
+        self._out = []
         self._abort_stream()
         if self.transport is not None:
             abort_with_rst(self.transport)
@@ -816,7 +822,7 @@ class HttpFront:
         return ctx
 
     def _sweep(self) -> None:
-        now = self.loop.time()
+        now = _now()
         timeout = self.config.http_timeout
         for v in list(self.visitors):
             v.check_timeouts(now, timeout)
@@ -854,7 +860,7 @@ class HttpFront:
             raise BindError("an HTTP bind needs a claim (16 to 128 characters)")
         options = _options(msg)
         try:
-            name = self.names.take(None, claim, self.loop.time(), subdomain=subdomain, hostname=hostname,
+            name = self.names.take(None, claim, _now(), subdomain=subdomain, hostname=hostname,
                                    prefer=bool(msg.get("prefer")))
         except NameRefused as exc:
             raise BindError(str(exc)) from None
@@ -870,7 +876,7 @@ class HttpFront:
             return
         route.tunnel = None
         if gone:
-            self.names.release(route.name, self.loop.time())
+            self.names.release(route.name, _now())
             log.info("http tunnel %s: client gone; the name is kept for it for %g s", route.name.host,
                      self.config.http_reserve)
         else:
@@ -880,7 +886,7 @@ class HttpFront:
     # -- logs -----------------------------------------------------------------------
     def log_exchange(self, v: VisitorProtocol, ex: Exchange, status: int) -> None:
         self.requests_total += 1
-        now = self.loop.time()
+        now = _now()
         duration = now - ex.started
         route = ex.route
         if self.access_log is not None:
