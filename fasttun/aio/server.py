@@ -179,7 +179,7 @@ class ClientSession(SessionProtocol):
         if kind != "tcp":
             front = self.server.fronts.get(kind) if isinstance(kind, str) else None
             if front is None:
-                what = "an HTTP port (fasttun serve --http-port)" if kind == "http" else f"tunnels of kind {kind!r}"
+                what = "HTTP port (fasttun serve --http-port)" if kind == "http" else f"tunnels of kind {kind!r}"
                 self.send_control({"op": "error", "id": req, "error": f"this server has no {what}"})
                 return
             asyncio.ensure_future(self._bind_front(req, front, msg))

@@ -184,9 +184,14 @@ def read_request(head: bytes | bytearray) -> RequestHead:
     """Parse a request head (up to and including its empty line).
 
     Raises:
-        HeadError: the head is malformed (400), names an unsupported method
-            (405) or transfer coding (501), or frames its body ambiguously (400).
+        HeadError: the head is malformed (400; folded lines included), names
+            an unsupported method (405) or transfer coding (501), or frames its
+            body ambiguously (400).
     """
+    if b"\n " in head or b"\n\t" in head:
+        # obs-fold (RFC 9112 §5.2): h11 would join the lines; a front facing
+        # the internet refuses them, so no two parsers can read them apart.
+        raise HeadError(400, "obsolete line folding")
     try:
         req = _h11_read(head, True)
     except h11.ProtocolError as exc:

@@ -86,6 +86,11 @@ log = logging.getLogger("fasttun")
 MAX_HEAD = 32768  # largest request or response head
 MAX_PIPELINE = 32  # requests forwarded and not yet answered, per visitor connection
 SCRATCH_SIZE = 65536  # the shared read buffer of the copy path
+# After one of fasttun's pages, the connection is half-closed and what the
+# visitor still sends is read and dropped for up to this long before the
+# close: closing a socket with unread input sends a RST, which can destroy
+# the page before the visitor reads it (nginx's lingering close).
+LINGER = 2.0
 
 R_HEAD, R_BODY, R_UPGRADE, R_RAW, R_DONE = range(5)
 # The front's clock (uvloop's loop.time() moves in whole milliseconds, too
@@ -171,6 +176,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         self._withheld = 0
         self._closed = False
         self._fin_out = False  # we sent FIN on the stream
+        self._linger_until = 0.0  # lingering close (see LINGER) until then
 
     # -- asyncio: the visitor's socket -------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -200,6 +206,8 @@ class VisitorProtocol(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         view = self._view
         if view is None:
+            if self._linger_until:
+                return  # after a page: dropped
             self.inbuf += self.front.scratch[:nbytes]
             self.process()
             return
@@ -230,6 +238,8 @@ class VisitorProtocol(asyncio.BufferedProtocol):
 
     def eof_received(self) -> bool:
         self._eof_in = True
+        if self._linger_until:
+            return False  # the visitor is done too: close
         if self.rstate == R_RAW:
             self._flush_raw()
             if not self.unsent and self.stream_id:
@@ -444,11 +454,16 @@ class VisitorProtocol(asyncio.BufferedProtocol):
 
     def _write_page(self, body: bytes) -> None:
         self._out.append(body)
-        self.close()
+        self.close(linger=True)
 
     # -- flow control of the request direction ----------------------------------
     def _update_reading(self) -> None:
         if self._closed or self.transport is None:
+            return
+        if self._linger_until:
+            if not self._reading:
+                self._reading = True
+                self.transport.resume_reading()
             return
         state = self.rstate
         want = (not self._eof_in and not self.unsent and len(self.exchanges) < MAX_PIPELINE
@@ -699,6 +714,10 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         """Called by the front's sweep."""
         if self._closed:
             return
+        if self._linger_until:
+            if now >= self._linger_until and self.transport is not None:
+                self.transport.close()
+            return
         if self.exchanges:
             ex = self.exchanges[0]
             if not ex.answered and self.sstate == S_HEAD and now - ex.sent_at >= timeout \
@@ -727,14 +746,22 @@ class VisitorProtocol(asyncio.BufferedProtocol):
             owner.schedule_flush()
         self._fin_out = True
 
-    def close(self) -> None:
-        """Close the visitor's connection once its buffered bytes are out."""
+    def close(self, linger: bool = False) -> None:
+        """Close the visitor's connection once its buffered bytes are out;
+        with *linger*, half-close it and drop what still comes (``LINGER``)."""
         self.sstate = S_DONE
         self.rstate = R_DONE
         self.flush_out()
         transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.close()
+        if transport is None or transport.is_closing() or self._linger_until:
+            return
+        if linger and not self._eof_in and transport.can_write_eof():
+            transport.write_eof()
+            self.inbuf = bytearray()
+            self._linger_until = _now() + LINGER
+            self._update_reading()
+            return
+        transport.close()
 
     def abort(self) -> None:
         """Cut the visitor's connection (RST): an answer cannot be finished."""
