@@ -116,12 +116,14 @@ class RequestHead:
         upgrade: the request asks to switch protocols (``Connection: upgrade``).
         body_mode, body_length: framing of the request body (``BODY_*``).
         authorization: the ``Authorization`` value, or None.
+        size: bytes of the head as received.
     """
 
     __slots__ = ("method", "target", "version", "headers", "host", "authority", "keep_alive", "upgrade",
-                 "body_mode", "body_length", "authorization")
+                 "body_mode", "body_length", "authorization", "size")
 
-    def __init__(self, method: bytes, target: bytes, version: bytes, headers: list) -> None:
+    def __init__(self, method: bytes, target: bytes, version: bytes, headers: list, size: int = 0) -> None:
+        self.size = size  # bytes of the head as received
         self.method = method
         self.target = target
         self.version = version
@@ -144,6 +146,8 @@ class RequestHead:
                 upgrade = True
             elif name == b"authorization":
                 self.authorization = value
+        if version != b"1.1" and version != b"1.0":
+            raise HeadError(505, f"HTTP/{version.decode('latin-1')} is not supported")
         if method == b"CONNECT":
             raise HeadError(405, "CONNECT is not supported here")
         if target[:1] != b"/" and target != b"*":
@@ -185,8 +189,8 @@ def read_request(head: bytes | bytearray) -> RequestHead:
 
     Raises:
         HeadError: the head is malformed (400; folded lines included), names
-            an unsupported method (405) or transfer coding (501), or frames its
-            body ambiguously (400).
+            an unsupported method (405), transfer coding (501) or version
+            (505), or frames its body ambiguously (400).
     """
     if b"\n " in head or b"\n\t" in head:
         # obs-fold (RFC 9112 §5.2): h11 would join the lines; a front facing
@@ -198,7 +202,7 @@ def read_request(head: bytes | bytearray) -> RequestHead:
         status = exc.error_status_hint if exc.error_status_hint in (400, 501) else 400
         raise HeadError(status, str(exc) or "malformed request") from None
     assert isinstance(req, h11.Request)
-    return RequestHead(req.method, req.target, req.http_version, req.headers._full_items)
+    return RequestHead(req.method, req.target, req.http_version, req.headers._full_items, len(head))
 
 
 class ResponseHead:

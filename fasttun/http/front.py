@@ -129,7 +129,7 @@ class Exchange:
         self.route = route
         self.started = now
         self.sent_at = now
-        self.bytes_in = 0
+        self.bytes_in = req.size
         self.bytes_out = 0
         self.status = 0
         self.keep_alive = req.keep_alive
@@ -406,7 +406,6 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         out = forward_head(req, client_ip=self.peer_ip, proto=self.scheme, host_header=route.host_header,
                            set_headers=route.set_headers, drop_authorization=route.auth is not None)
         ex = Exchange(req, route, now)
-        ex.bytes_in = len(head)
         self.exchanges.append(ex)
         self.body.start(req.body_mode, req.body_length)
         self.rstate = R_BODY
@@ -785,6 +784,8 @@ def _public_reason(exc: HeadError) -> str:
         return "This method is not supported here."
     if exc.status == 501:
         return "This transfer coding is not supported."
+    if exc.status == 505:
+        return "This HTTP version is not supported; use HTTP/1.1."
     return "The request is malformed."
 
 
