@@ -327,8 +327,8 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         await server.start()
     except OSError as exc:
-        what = exc.filename or f"{cfg.listen_host}:{cfg.listen_port} or an HTTP port"
-        raise FasttunError(f"cannot open {what}: {exc.strerror or exc}") from None
+        what = exc.filename or f"{cfg.listen_host}:{cfg.listen_port}"
+        raise FasttunError(f"cannot listen on {what}: {exc.strerror or exc}") from None
     except ssl.SSLError as exc:
         raise ConfigError(f"--https-cert/--https-key: {exc.reason or exc}") from None
     host, port = server.address

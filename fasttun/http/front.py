@@ -819,20 +819,24 @@ class HttpFront:
             OSError: a port cannot be listened on.
         """
         cfg = self.config
-        host = cfg.public_host or None
         if cfg.http_port is not None:
-            srv = await self.loop.create_server(lambda: VisitorProtocol(self, "http"), host, cfg.http_port,
-                                                backlog=1024, reuse_address=True)
-            self._listeners.append(srv)
+            srv = await self._listen("http", cfg.http_port, None)
             self.http_port = srv.sockets[0].getsockname()[1]
         if cfg.https_port is not None:
-            ctx = self._tls_context()
-            srv = await self.loop.create_server(lambda: VisitorProtocol(self, "https"), host, cfg.https_port,
-                                                backlog=1024, reuse_address=True, ssl=ctx,
-                                                ssl_handshake_timeout=cfg.http_timeout)
-            self._listeners.append(srv)
+            srv = await self._listen("https", cfg.https_port, self._tls_context())
             self.https_port = srv.sockets[0].getsockname()[1]
         self._sweep()
+
+    async def _listen(self, scheme: str, port: int, ctx: ssl.SSLContext | None) -> asyncio.AbstractServer:
+        host = self.config.public_host or None
+        try:
+            srv = await self.loop.create_server(lambda: VisitorProtocol(self, scheme), host, port, backlog=1024,
+                                                reuse_address=True, ssl=ctx,
+                                                ssl_handshake_timeout=self.config.http_timeout if ctx else None)
+        except OSError as exc:  # name the port in the message (cli prints exc.filename)
+            raise OSError(exc.errno, exc.strerror or str(exc), f"{host or '*'}:{port} (--{scheme}-port)") from None
+        self._listeners.append(srv)
+        return srv
 
     def _tls_context(self) -> ssl.SSLContext:
         cfg = self.config
