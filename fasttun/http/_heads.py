@@ -14,6 +14,11 @@ cut out, rather than a ``Connection`` per message: the same parser and
 checks, at a third of the cost (a ``Connection`` is a state machine for a
 whole exchange, which the front runs itself).  If a future h11 moves them,
 ``_h11_read`` falls back to the public ``Connection`` API.
+
+Before h11, the compiled fast path (``_core.httphead``) reads a head of the
+plain, common shape in one pass and gives the same fields and the same
+forwarded head; anything else it leaves to h11 (see ``httphead_py`` for the
+rules, and the differential fuzz in ``tests/core/test_http_heads.py``).
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ import re
 import h11
 
 from .._core.httpbody import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE
+from .._core.httphead import scan_request, scan_response
 
 __all__ = ["HeadError", "RequestHead", "ResponseHead", "find_head_end", "read_request", "read_response",
-           "response_framing", "forward_head", "split_host", "MAX_BODY_LENGTH"]
+           "response_framing", "forward_head", "forward_drop", "split_host", "MAX_BODY_LENGTH", "DEFAULT_DROP"]
 
 try:  # the reader functions of h11's Connection (see the module docstring)
     from h11._readers import maybe_read_from_IDLE_client as _read_request_lines
@@ -39,6 +45,8 @@ _HEAD_END = re.compile(rb"\n\r?\n")
 MAX_BODY_LENGTH = 1 << 62
 # Characters a Forwarded parameter value may hold unquoted (RFC 7230 tchar).
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# Fields the local service never gets from the visitor: the server sets them.
+DEFAULT_DROP = (b"x-forwarded-proto", b"x-forwarded-host")
 
 
 class HeadError(Exception):
@@ -109,7 +117,8 @@ class RequestHead:
 
     Attributes:
         method, target, version: of the request line (``version`` is b"1.1" or b"1.0").
-        headers: ``(raw name, lower-case name, value)`` in the order received.
+        headers: ``(raw name, lower-case name, value)`` in the order received
+            (None when the fast path read the head: it keeps ``raw`` instead).
         host: the host the request is for, lower case, without port or trailing dot.
         authority: the ``Host`` value as received (the target's, for an absolute URI).
         keep_alive: the visitor may send another request on the connection.
@@ -120,10 +129,25 @@ class RequestHead:
     """
 
     __slots__ = ("method", "target", "version", "headers", "host", "authority", "keep_alive", "upgrade",
-                 "body_mode", "body_length", "authorization", "size")
+                 "body_mode", "body_length", "authorization", "size", "raw", "kept", "xff", "fwd")
+
+    @classmethod
+    def from_fast(cls, fields: tuple, raw: bytes) -> "RequestHead":
+        """A head the compiled fast path read (``httphead_py`` gives the tuple's order)."""
+        self = cls.__new__(cls)
+        (self.method, self.target, self.version, self.authority, self.keep_alive, self.upgrade, self.body_mode,
+         self.body_length, self.authorization, self.kept, self.xff, self.fwd) = fields
+        if self.body_length > MAX_BODY_LENGTH:
+            raise HeadError(400, "Content-Length too large")
+        self.host = split_host(self.authority)
+        self.headers = None
+        self.size = len(raw)
+        self.raw = raw
+        return self
 
     def __init__(self, method: bytes, target: bytes, version: bytes, headers: list, size: int = 0) -> None:
         self.size = size  # bytes of the head as received
+        self.raw = self.kept = self.xff = self.fwd = None  # (the fast path's)
         self.method = method
         self.target = target
         self.version = version
@@ -192,6 +216,11 @@ def read_request(head: bytes | bytearray) -> RequestHead:
             an unsupported method (405), transfer coding (501) or version
             (505), or frames its body ambiguously (400).
     """
+    if type(head) is not bytes:
+        head = bytes(head)
+    fields = scan_request(head, DEFAULT_DROP)
+    if fields is not None:
+        return RequestHead.from_fast(fields, head)
     if b"\n " in head or b"\n\t" in head:
         # obs-fold (RFC 9112 §5.2): h11 would join the lines; a front facing
         # the internet refuses them, so no two parsers can read them apart.
@@ -209,6 +238,15 @@ class ResponseHead:
     """A parsed response head: ``status``, ``version``, ``keep_alive``, ``headers``."""
 
     __slots__ = ("status", "version", "headers", "keep_alive", "length", "chunked")
+
+    @classmethod
+    def from_fast(cls, fields: tuple) -> "ResponseHead":
+        """A head the compiled fast path read: (status, version, keep_alive, length or -1, chunked)."""
+        self = cls.__new__(cls)
+        self.status, self.version, self.keep_alive, length, self.chunked = fields
+        self.length = length if length >= 0 else None
+        self.headers = None
+        return self
 
     def __init__(self, status: int, version: bytes, headers: list) -> None:
         self.status = status
@@ -237,6 +275,11 @@ def read_response(head: bytes | bytearray) -> ResponseHead:
         HeadError: (502) the local service sent something that is not an
             HTTP/1.x response head.
     """
+    if type(head) is not bytes:
+        head = bytes(head)
+    fields = scan_response(head)
+    if fields is not None:
+        return ResponseHead.from_fast(fields)
     try:
         resp = _h11_read(head, False)
     except h11.ProtocolError as exc:
@@ -274,8 +317,19 @@ def _param(value: str) -> bytes:
     return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
+def forward_drop(*, set_headers: tuple = (), drop_authorization: bool = False) -> tuple[bytes, ...]:
+    """The lower-case names of the visitor's fields ``forward_head`` leaves out."""
+    drop = DEFAULT_DROP
+    if drop_authorization:
+        drop += (b"authorization",)
+    for name, _ in set_headers:
+        if name.lower() not in drop:
+            drop += (name.lower(),)
+    return drop
+
+
 def forward_head(req: RequestHead, *, client_ip: str, proto: str, host_header: bytes | None = None,
-                 set_headers: tuple = (), drop_authorization: bool = False) -> bytes:
+                 set_headers: tuple = (), drop_authorization: bool = False, drop: tuple | None = None) -> bytes:
     """Build the head the local service receives for *req*.
 
     Kept as received: the request line and every header field, in order and
@@ -296,44 +350,50 @@ def forward_head(req: RequestHead, *, client_ip: str, proto: str, host_header: b
     Args:
         client_ip: the visitor's address (no port).
         proto: "http" or "https".
+        drop: ``forward_drop(...)`` of the same options, when the caller keeps it.
     """
-    drop = {b"x-forwarded-proto", b"x-forwarded-host"}
-    if drop_authorization:
-        drop.add(b"authorization")
-    for name, _ in set_headers:
-        drop.add(name.lower())
+    if drop is None:
+        drop = forward_drop(set_headers=set_headers, drop_authorization=drop_authorization)
+    if req.kept is not None:  # read by the fast path
+        if drop == DEFAULT_DROP and host_header is None:
+            kept, xff, fwd = req.kept, req.xff, req.fwd
+        else:
+            fields = scan_request(req.raw, drop, host_header)
+            assert fields is not None  # it read the same bytes before
+            kept, xff, fwd = fields[9], fields[10], fields[11]
+    else:
+        kept, xff, fwd = _kept(req, drop, host_header)
+    ip = client_ip.encode("latin-1")
+    out = [kept, b"X-Forwarded-For: ", ip if xff is None else xff + b", " + ip,
+           b"\r\nX-Forwarded-Proto: ", proto.encode(), b"\r\n"]
+    if req.authority:
+        out += (b"X-Forwarded-Host: ", req.authority, b"\r\n")
+    element = b"for=" + (_param(f"[{client_ip}]") if ":" in client_ip else _param(client_ip))
+    if req.authority:
+        element += b";host=" + _param(req.authority.decode("latin-1"))
+    element += b";proto=" + proto.encode()
+    out += (b"Forwarded: ", element if fwd is None else fwd + b", " + element, b"\r\n")
+    for name, value in set_headers:
+        if value:
+            out += (name, b": ", value, b"\r\n")
+    out.append(b"\r\n")
+    return b"".join(out)
+
+
+def _kept(req: RequestHead, drop: tuple, host_header: bytes | None) -> tuple[bytes, bytes | None, bytes | None]:
+    """What the fast path gives as (kept, xff, forwarded), from h11's fields."""
     xff: list[bytes] = []
     fwd: list[bytes] = []
     lines = [b"%s %s HTTP/%s\r\n" % (req.method, req.target, req.version)]
     for raw, name, value in req.headers:
-        if name in drop:
-            continue
         if name == b"x-forwarded-for":
             xff.append(value)
-            continue
-        if name == b"forwarded":
+        elif name == b"forwarded":
             fwd.append(value)
-            continue
-        if name == b"host" and host_header is not None:
-            value = host_header
-        lines.append(b"%s: %s\r\n" % (raw, value))
+        elif name not in drop:
+            if name == b"host" and host_header is not None:
+                value = host_header
+            lines.append(b"%s: %s\r\n" % (raw, value))
     if host_header is not None and not req.authority:
         lines.append(b"Host: %s\r\n" % host_header)
-    ip = client_ip.encode("latin-1")
-    xff.append(ip)
-    lines.append(b"X-Forwarded-For: %s\r\n" % b", ".join(xff))
-    lines.append(b"X-Forwarded-Proto: %s\r\n" % proto.encode())
-    if req.authority:
-        lines.append(b"X-Forwarded-Host: %s\r\n" % req.authority)
-    for_value = _param(f"[{client_ip}]") if ":" in client_ip else _param(client_ip)
-    element = b"for=" + for_value
-    if req.authority:
-        element += b";host=" + _param(req.authority.decode("latin-1"))
-    element += b";proto=" + proto.encode()
-    fwd.append(element)
-    lines.append(b"Forwarded: %s\r\n" % b", ".join(fwd))
-    for name, value in set_headers:
-        if value:
-            lines.append(b"%s: %s\r\n" % (name, value))
-    lines.append(b"\r\n")
-    return b"".join(lines)
+    return b"".join(lines), b", ".join(xff) if xff else None, b", ".join(fwd) if fwd else None

@@ -70,6 +70,7 @@ from ._heads import (
     HeadError,
     RequestHead,
     find_head_end,
+    forward_drop,
     forward_head,
     read_request,
     read_response,
@@ -102,7 +103,7 @@ S_HEAD, S_BODY, S_RAW, S_DONE = range(4)
 class HttpRoute:
     """An HTTP tunnel as the front knows it: its name and options."""
 
-    __slots__ = ("tunnel", "name", "auth", "host_header", "set_headers", "limiter", "log", "urls")
+    __slots__ = ("tunnel", "name", "auth", "host_header", "set_headers", "limiter", "log", "urls", "drop")
 
     def __init__(self, tunnel: Tunnel, name: Name, *, auth: bytes | None, host_header: bytes | None,
                  set_headers: tuple, limiter: RateLimiter | None, log_requests: bool, urls: list[str]) -> None:
@@ -114,6 +115,7 @@ class HttpRoute:
         self.limiter = limiter
         self.log = log_requests  # send a `request` message per exchange to the client
         self.urls = urls
+        self.drop = forward_drop(set_headers=set_headers, drop_authorization=auth is not None)
 
 
 class Exchange:
@@ -404,7 +406,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
             self.session = owner.session
             self.route = route
         out = forward_head(req, client_ip=self.peer_ip, proto=self.scheme, host_header=route.host_header,
-                           set_headers=route.set_headers, drop_authorization=route.auth is not None)
+                           set_headers=route.set_headers, drop=route.drop)
         ex = Exchange(req, route, now)
         self.exchanges.append(ex)
         self.body.start(req.body_mode, req.body_length)

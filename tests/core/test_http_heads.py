@@ -235,3 +235,107 @@ def test_proxy_headers():
     assert proxy_header(2, b"?") == V2_SIGNATURE + b"\x20\x00\x00\x00"
     assert len(proxy_header(2, b"[::1]:1 [::1]:2")) == 16 + 36
     assert parse_address("nonsense") is None and parse_address("a:b") is None
+
+
+# -- the compiled fast path agrees with h11 -------------------------------------------------------------
+from fasttun._core import httphead  # noqa: E402
+
+fast = pytest.mark.skipif(httphead.scan_request_c is None, reason="compiled core not built")
+
+header_lines = st.sampled_from([
+    b"Host: app.example.com", b"host:app.example.com:8080", b"HOST:  a.b  ", b"Content-Length: 10",
+    b"content-length:0", b"Transfer-Encoding: chunked", b"transfer-encoding: Chunked", b"Connection: close",
+    b"Connection: keep-alive, Upgrade", b"connection:upgrade", b"Upgrade: websocket", b"Authorization: Basic eA==",
+    b"X-Forwarded-For: 1.2.3.4", b"x-forwarded-for:5.6.7.8 , 9.9.9.9", b"Forwarded: for=1.1.1.1",
+    b"X-Forwarded-Proto: ftp", b"X-Forwarded-Host: evil", b"Cookie: a=b; c=d", b"X-Empty:", b"X-Tab:\tv\t",
+    b"User-Agent: Mozilla/5.0 (X11) \xc3\xa9", b"X-Env: prod", b"Accept: */*", b"Content-Length: 12a",
+    b"Bad Header: x", b"X-Ctl: a\x01b", b" folded", b"Host: second.example",
+])
+request_lines = st.sampled_from([
+    b"GET / HTTP/1.1", b"POST /upload?x=1&y=%20 HTTP/1.1", b"PUT /a HTTP/1.0", b"GET http://h/ HTTP/1.1",
+    b"CONNECT h:443 HTTP/1.1", b"GET / HTTP/2.0", b"OPTIONS * HTTP/1.1", b"get /lower HTTP/1.1", b"G@T / HTTP/1.1",
+])
+options = st.sampled_from([
+    {}, {"host_header": b"localhost:3000"}, {"drop_authorization": True},
+    {"set_headers": ((b"X-Env", b"demo"), (b"cookie", b""))},
+])
+
+
+def via_h11(head: bytes):
+    saved = _heads.scan_request
+    _heads.scan_request = httphead.scan_request_py
+    try:
+        return read_request(head)
+    finally:
+        _heads.scan_request = saved
+
+
+def request_fields(r):
+    return (r.method, r.target, r.version, r.host, r.authority, r.keep_alive, r.upgrade, r.body_mode,
+            r.body_length, r.authorization, r.size)
+
+
+@fast
+@settings(max_examples=2000, deadline=None)
+@given(request_lines, st.lists(header_lines, max_size=8), options, st.lists(mutation, max_size=2),
+       st.sampled_from([b"\r\n", b"\n"]))
+def test_fast_request_path_agrees_with_h11(line, fields, opts, mutations, eol):
+    head = mutate(eol.join([line, *fields]) + eol + eol, mutations)
+    end = find_head_end(head)
+    if end < 0:
+        return
+    head = head[:end]
+    fast_result = httphead.scan_request_c(head, _heads.DEFAULT_DROP)
+    try:
+        slow = via_h11(head)
+    except HeadError:
+        assert fast_result is None  # whatever h11 (or our checks) refuses, the fast path never accepts
+        return
+    if fast_result is None:
+        return  # declined: h11 parses it
+    quick = read_request(head)
+    assert quick.kept is not None and request_fields(quick) == request_fields(slow)
+    for ip in ("203.0.113.9", "2001:db8::1"):
+        assert forward_head(quick, client_ip=ip, proto="https", **opts) == \
+            forward_head(slow, client_ip=ip, proto="https", **opts)
+
+
+status_lines = st.sampled_from([b"HTTP/1.1 200 OK", b"HTTP/1.0 404 Not Found", b"HTTP/1.1 101 Switching Protocols",
+                                b"HTTP/1.1 204", b"HTTP/1.1 099 Low", b"HTTP/1.1 200 \xc3\xa9", b"HTTP/2 200"])
+response_fields = st.sampled_from([b"Content-Length: 5", b"content-length:0", b"Transfer-Encoding: chunked",
+                                   b"Connection: close", b"connection: Keep-Alive", b"Server: nginx",
+                                   b"Content-Length: 7", b"Transfer-Encoding: gzip", b"X-Ctl: \x7f"])
+
+
+@fast
+@settings(max_examples=1000, deadline=None)
+@given(status_lines, st.lists(response_fields, max_size=5), st.lists(mutation, max_size=2))
+def test_fast_response_path_agrees_with_h11(line, fields, mutations):
+    head = mutate(b"\r\n".join([line, *fields]) + b"\r\n\r\n", mutations)
+    end = find_head_end(head)
+    if end < 0:
+        return
+    head = head[:end]
+    fast_result = httphead.scan_response_c(head)
+    saved = _heads.scan_response
+    _heads.scan_response = httphead.scan_response_py
+    try:
+        slow = read_response(head)
+    except HeadError:
+        assert fast_result is None
+        return
+    finally:
+        _heads.scan_response = saved
+    if fast_result is None:
+        return
+    quick = read_response(head)
+    assert (quick.status, quick.version, quick.keep_alive, quick.length, quick.chunked) == \
+        (slow.status, slow.version, slow.keep_alive, slow.length, slow.chunked)
+    for method in (b"GET", b"HEAD"):
+        assert response_framing(method, quick) == response_framing(method, slow)
+
+
+@fast
+def test_fast_path_takes_the_common_heads():
+    assert httphead.scan_request_c(b"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: wrk\r\n\r\n") is not None
+    assert httphead.scan_response_c(b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 12\r\n\r\n") is not None
