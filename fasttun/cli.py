@@ -452,17 +452,21 @@ class RequestLog:
         self.out = out or sys.stdout
         self._flush: asyncio.TimerHandle | None = None
         self.several = False  # more than one HTTP tunnel: name each line's tunnel
+        self._second = -1
+        self._stamp = ""
 
     def __call__(self, tunnel: Tunnel, msg: dict) -> None:
-        status = msg.get("status", 0)
-        size = format_size(int(msg.get("bytes", 0)))
-        ms = float(msg.get("duration", 0.0)) * 1000
-        stamp = time.strftime("%H:%M:%S")
-        name = f"{tunnel.name}  " if self.several else ""
-        path = str(msg.get("path", ""))
+        second = int(time.time())
+        if second != self._second:  # one strftime a second, not one a request
+            self._second = second
+            self._stamp = time.strftime("%H:%M:%S", time.localtime(second))
+        size = msg["bytes"]
+        path = msg["path"]
         if len(path) > 200:
             path = path[:197] + "..."
-        self.out.write(f"{stamp}  {name}{msg.get('method', '?')} {path}  {status}  {size}  {ms:.1f} ms\n")
+        name = f"{tunnel.name}  " if self.several else ""
+        self.out.write(f"{self._stamp}  {name}{msg['method']} {path}  {msg['status']}  "
+                       f"{f'{size} B' if size < 1024 else format_size(size)}  {msg['duration'] * 1000:.1f} ms\n")
         if self._flush is None:
             self._flush = self.loop.call_later(0.1, self.flush)
 

@@ -177,11 +177,21 @@ class ServerSession(SessionProtocol):
             self.rearm_timer()
             if not self.ready.done():
                 self.ready.set_result(None)
-        elif op == "request":
-            tunnel = self.by_id.get(msg.get("tunnel"))  # type: ignore[arg-type]
+        elif op == "requests":
             on_request = self.client.on_request
-            if tunnel is not None and on_request is not None:
-                on_request(tunnel, msg)
+            records = msg.get("records")
+            if on_request is None or not isinstance(records, list):
+                return
+            by_id = self.by_id
+            try:
+                for r in records:
+                    # [tunnel, method, path, status, bytes, duration, client] (docs/spec.md §9.2)
+                    tunnel = by_id.get(r[0])
+                    if tunnel is not None:
+                        on_request(tunnel, {"method": str(r[1]), "path": str(r[2]), "status": int(r[3]),
+                                            "bytes": int(r[4]), "duration": float(r[5]), "client": str(r[6])})
+            except (TypeError, ValueError, IndexError, KeyError) as exc:
+                log.debug("ignoring a malformed requests message: %s", exc)
         elif op in ("bound", "error"):
             fut = self.requests.pop(msg.get("id"), None)  # type: ignore[arg-type]
             if fut is not None and not fut.done():

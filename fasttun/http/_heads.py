@@ -329,7 +329,8 @@ def forward_drop(*, set_headers: tuple = (), drop_authorization: bool = False) -
 
 
 def forward_head(req: RequestHead, *, client_ip: str, proto: str, host_header: bytes | None = None,
-                 set_headers: tuple = (), drop_authorization: bool = False, drop: tuple | None = None) -> bytes:
+                 set_headers: tuple = (), drop_authorization: bool = False, drop: tuple | None = None,
+                 cache: list | None = None) -> bytes:
     """Build the head the local service receives for *req*.
 
     Kept as received: the request line and every header field, in order and
@@ -351,6 +352,8 @@ def forward_head(req: RequestHead, *, client_ip: str, proto: str, host_header: b
         client_ip: the visitor's address (no port).
         proto: "http" or "https".
         drop: ``forward_drop(...)`` of the same options, when the caller keeps it.
+        cache: ``[authority, tail]``, kept by a caller whose *client_ip*,
+            *proto* and options stay the same (a visitor's connection).
     """
     if drop is None:
         drop = forward_drop(set_headers=set_headers, drop_authorization=drop_authorization)
@@ -363,14 +366,26 @@ def forward_head(req: RequestHead, *, client_ip: str, proto: str, host_header: b
             kept, xff, fwd = fields[9], fields[10], fields[11]
     else:
         kept, xff, fwd = _kept(req, drop, host_header)
+    if xff is None and fwd is None and cache is not None:
+        # The usual case: nothing to append to, so what follows the visitor's
+        # fields depends only on the authority (the rest is the connection's).
+        if cache[0] != req.authority:
+            cache[0] = req.authority
+            cache[1] = _tail(req.authority, client_ip, proto, set_headers, None, None)
+        return kept + cache[1]
+    return kept + _tail(req.authority, client_ip, proto, set_headers, xff, fwd)
+
+
+def _tail(authority: bytes, client_ip: str, proto: str, set_headers: tuple, xff: bytes | None,
+          fwd: bytes | None) -> bytes:
     ip = client_ip.encode("latin-1")
-    out = [kept, b"X-Forwarded-For: ", ip if xff is None else xff + b", " + ip,
+    out = [b"X-Forwarded-For: ", ip if xff is None else xff + b", " + ip,
            b"\r\nX-Forwarded-Proto: ", proto.encode(), b"\r\n"]
-    if req.authority:
-        out += (b"X-Forwarded-Host: ", req.authority, b"\r\n")
+    if authority:
+        out += (b"X-Forwarded-Host: ", authority, b"\r\n")
     element = b"for=" + (_param(f"[{client_ip}]") if ":" in client_ip else _param(client_ip))
-    if req.authority:
-        element += b";host=" + _param(req.authority.decode("latin-1"))
+    if authority:
+        element += b";host=" + _param(authority.decode("latin-1"))
     element += b";proto=" + proto.encode()
     out += (b"Forwarded: ", element if fwd is None else fwd + b", " + element, b"\r\n")
     for name, value in set_headers:

@@ -168,6 +168,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         self._eof_in = False
         self.idle_since = _now()  # waiting for a head since
         self.refusal: bytes | None = None  # a page to send once earlier answers are out
+        self._tail: list = [None, b""]  # forward_head's cache: the fields we add after the visitor's
         # Response direction.
         self.sstate = S_HEAD
         self.exchanges: deque[Exchange] = deque()
@@ -406,7 +407,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
             self.session = owner.session
             self.route = route
         out = forward_head(req, client_ip=self.peer_ip, proto=self.scheme, host_header=route.host_header,
-                           set_headers=route.set_headers, drop=route.drop)
+                           set_headers=route.set_headers, drop=route.drop, cache=self._tail)
         ex = Exchange(req, route, now)
         self.exchanges.append(ex)
         self.body.start(req.body_mode, req.body_length)
@@ -810,6 +811,8 @@ class HttpFront:
         self.access_log = AccessLog(config.access_log) if config.access_log else None
         self._listeners: list[asyncio.AbstractServer] = []
         self._sweeper: asyncio.TimerHandle | None = None
+        self._records: dict[ClientSession, list] = {}  # request records to send, per client
+        self._records_handle: asyncio.Handle | None = None
         self.http_port = 0  # bound ports (when asked for port 0, what the OS chose)
         self.https_port = 0
         self.requests_total = 0
@@ -931,13 +934,23 @@ class HttpFront:
                 "tunnel": route.name.host if route is not None else None, "scheme": v.scheme,
             })
         if route is not None and route.log and route.tunnel is not None:
-            owner = route.tunnel.owner
+            tunnel = route.tunnel
+            batch = self._records.get(tunnel.owner)
+            if batch is None:
+                batch = self._records[tunnel.owner] = []
+                if self._records_handle is None:
+                    self._records_handle = self.loop.call_soon(self._send_records)
+            batch.append((tunnel.tunnel_id, ex.method.decode("latin-1"), ex.path.decode("latin-1"), status,
+                          ex.bytes_out, round(duration, 6), v.peer_ip))
+
+    def _send_records(self) -> None:
+        """One ``requests`` message per client for the requests its HTTP
+        tunnels answered in this loop iteration (docs/spec.md §9.2)."""
+        self._records_handle = None
+        records, self._records = self._records, {}
+        for owner, batch in records.items():
             if owner.transport is not None and not owner.transport.is_closing():
-                owner.session.send_control(dumps({
-                    "op": "request", "tunnel": route.tunnel.tunnel_id, "method": ex.method.decode("latin-1"),
-                    "path": ex.path.decode("latin-1"), "status": status, "bytes": ex.bytes_out,
-                    "duration": round(duration, 6), "client": v.peer_ip,
-                }))
+                owner.session.send_control(dumps({"op": "requests", "records": batch}))
                 owner.schedule_flush()
 
 
