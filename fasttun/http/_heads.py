@@ -31,7 +31,7 @@ from .._core.httpbody import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CL
 from .._core.httphead import scan_request, scan_response
 
 __all__ = ["HeadError", "RequestHead", "ResponseHead", "find_head_end", "read_request", "read_response",
-           "response_framing", "forward_head", "forward_drop", "split_host", "MAX_BODY_LENGTH", "DEFAULT_DROP"]
+           "response_framing", "forward_head", "forward_drop", "head_end_from", "split_host", "MAX_BODY_LENGTH", "DEFAULT_DROP"]
 
 try:  # the reader functions of h11's Connection (see the module docstring)
     from h11._readers import maybe_read_from_IDLE_client as _read_request_lines
@@ -58,13 +58,19 @@ class HeadError(Exception):
         self.reason = reason
 
 
-def find_head_end(buf: bytes | bytearray, start: int = 0) -> int:
+def find_head_end(buf: bytes | bytearray | memoryview, start: int = 0) -> int:
     """Return the index just after the empty line ending the head in *buf*, or -1.
 
     *start* is where the search may begin (the bytes before it were searched
     already; the two bytes before it are looked at again).
     """
     m = _HEAD_END.search(buf, max(0, start - 2))
+    return m.end() if m is not None else -1
+
+
+def head_end_from(buf: bytes | bytearray | memoryview, pos: int) -> int:
+    """Like ``find_head_end`` for a head that starts at *pos* (nothing before it is looked at)."""
+    m = _HEAD_END.search(buf, pos)
     return m.end() if m is not None else -1
 
 
@@ -301,8 +307,20 @@ def response_framing(method: bytes, resp: ResponseHead) -> tuple[int, int]:
     return BODY_UNTIL_CLOSE, 0
 
 
+_hosts: dict[bytes, str] = {}  # split_host's answers: visitors ask for few names, again and again
+
+
 def split_host(authority: bytes) -> str:
     """``Host`` value -> host name: lower case, no port, no trailing dot."""
+    host = _hosts.get(authority)
+    if host is None:
+        if len(_hosts) >= 4096:
+            _hosts.clear()
+        host = _hosts[authority] = _split_host(authority)
+    return host
+
+
+def _split_host(authority: bytes) -> str:
     text = authority.decode("latin-1").strip().lower()
     if text.startswith("["):
         return text[: text.find("]") + 1] if "]" in text else text

@@ -71,6 +71,7 @@ from ._heads import (
     RequestHead,
     find_head_end,
     forward_drop,
+    head_end_from,
     forward_head,
     read_request,
     read_response,
@@ -211,7 +212,18 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         if view is None:
             if self._linger_until:
                 return  # after a page: dropped
-            self.inbuf += self.front.scratch[:nbytes]
+            if not self.inbuf and self.rstate == R_HEAD and not self.unsent:
+                # Usually one read is one whole head: no gathering.
+                data = bytes(self.front.scratch[:nbytes])
+                if find_head_end(data) == nbytes <= MAX_HEAD:
+                    if self.handle_head(data) and self.rstate == R_HEAD:
+                        self._update_reading()
+                        return
+                    self.process()
+                    return
+                self.inbuf += data
+            else:
+                self.inbuf += self.front.scratch[:nbytes]
             self.process()
             return
         # Zero-copy: the bytes are in the stream's frame buffer already.
@@ -587,17 +599,24 @@ class VisitorProtocol(asyncio.BufferedProtocol):
             return len(p)
         rhead = self.rhead
         if rhead is None:
-            rhead = self.rhead = bytearray()
-        start = len(rhead)
-        rhead += p[pos:]
-        end = find_head_end(rhead, start)
-        if end < 0:
-            if len(rhead) > MAX_HEAD:
-                self._bad_gateway("The local service's answer has an oversized head.")
-            return len(p)
-        head = bytes(rhead[:end])
-        consumed = len(p) - (len(rhead) - end)
-        self.rhead = None
+            # Usually the whole head is in this payload: no gathering.
+            end = head_end_from(p, pos)
+            if 0 <= end - pos <= MAX_HEAD:
+                head = bytes(p[pos:end])
+                consumed = end
+            else:
+                rhead = self.rhead = bytearray()
+        if rhead is not None:
+            start = len(rhead)
+            rhead += p[pos:]
+            end = find_head_end(rhead, start)
+            if end < 0:
+                if len(rhead) > MAX_HEAD:
+                    self._bad_gateway("The local service's answer has an oversized head.")
+                return len(p)
+            head = bytes(rhead[:end])
+            consumed = len(p) - (len(rhead) - end)
+            self.rhead = None
         ex = self.exchanges[0]
         try:
             resp = read_response(head)
