@@ -345,14 +345,33 @@ def summary(results: dict) -> str:
         hp = statistics.median(r["p99_ms"] for r in rp["http"])
         lines.append(f"keep-alive rps (median of {len(rp['tcp'])}): TCP {t:.0f}, HTTP {h:.0f} -> {h / t:.2f}x; "
                      f"p99 TCP {tp:.2f} ms, HTTP {hp:.2f} ms -> {hp / tp:.2f}x")
+    size = results["args"]["bulk_bytes"]
+    size_text = f"{size / GiB:g} GiB" if size >= GiB else f"{size >> 20} MiB"
     for direction in ("up", "down"):
         tcp, http = results["bulk"].get(f"tcp-{direction}"), results["bulk"].get(f"http-{direction}")
         if tcp and http:
             t, h = statistics.median(tcp), statistics.median(http)
-            lines.append(f"1 GiB {direction}: TCP {t:.0f} MB/s, HTTP {h:.0f} MB/s -> {h / t:.2f}x")
-    if results["memory"]:
-        lines.append(f"1,000 keep-alive connections: {results['memory']['kib_per_connection']:.1f} KiB each")
+            lines.append(f"{size_text} {direction} (median of {len(tcp)}): TCP {t:.0f} MB/s, HTTP {h:.0f} MB/s "
+                         f"-> {h / t:.2f}x")
+    m = results["memory"]
+    if m:
+        lines.append(f"{m['connections']} keep-alive connections through the HTTP port: "
+                     f"{m['kib_per_connection']:.1f} KiB each (both tunnel processes' RSS "
+                     f"{m['rss_before_kib']} -> {m['rss_during_kib']} KiB)")
     return "\n".join(lines)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.httpbench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--service", choices=["python", "nginx"], default="python")
+    p.add_argument("--tls", action="store_true", help="TLS on the tunnel connection (default: --no-tls)")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=10)
+    p.add_argument("--bulk-bytes", type=int, default=GiB)
+    p.add_argument("--connections", type=int, default=1000)
+    p.add_argument("--tests", default="rps,bulk,memory")
+    p.add_argument("--out", help="write NAME.json and NAME.txt")
+    return p.parse_args(argv)
 
 
 def main() -> None:
@@ -365,16 +384,7 @@ def main() -> None:
             pass
         asyncio.run(_serve(0))
         return
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--service", choices=["python", "nginx"], default="python")
-    p.add_argument("--tls", action="store_true", help="TLS on the tunnel connection (default: --no-tls)")
-    p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--seconds", type=float, default=10)
-    p.add_argument("--bulk-bytes", type=int, default=GiB)
-    p.add_argument("--connections", type=int, default=1000)
-    p.add_argument("--tests", default="rps,bulk,memory")
-    p.add_argument("--out", help="write NAME.json and NAME.txt")
-    args = p.parse_args()
+    args = parse_args(sys.argv[1:])
     results = run(args)
     text = summary(results)
     print(text)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import fasttun
-from fasttun._core import buffers, frames, mux
+from fasttun._core import buffers, frames, httpbody, httphead, mux
 
 
 def test_compiled_core_loaded():
@@ -21,6 +21,8 @@ def test_compiled_core_loaded():
     assert mux.Session is mux.SessionC and mux.SessionC.__module__ == "fasttun._core.mux_c"
     assert frames.FrameDecoder is frames.FrameDecoderC
     assert buffers.BufferPool is buffers.BufferPoolC
+    assert httpbody.BodyCounter is httpbody.BodyCounterC
+    assert httphead.FAST_PATH and httphead.scan_request is httphead.scan_request_c
     # and mux_c uses the compiled leaves
     from fasttun._core import mux_c
 
@@ -28,7 +30,8 @@ def test_compiled_core_loaded():
 
 
 def test_no_extensions_env_selects_twins():
-    code = "import fasttun; from fasttun._core import frames; print(fasttun.IMPLEMENTATION, frames.FrameDecoderC)"
+    code = ("import fasttun; from fasttun._core import frames, httpbody, httphead; "
+            "print(fasttun.IMPLEMENTATION, frames.FrameDecoderC, httpbody.BodyCounterC, httphead.FAST_PATH)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "FASTTUN_NO_EXTENSIONS": "1"}).stdout.split()
-    assert out == ["py", "None"]
+    assert out == ["py", "None", "None", "False"]
