@@ -14,7 +14,6 @@ import os
 import secrets
 import signal
 import socket
-import ssl
 import sys
 import time
 from typing import Any, Callable, Coroutine
@@ -329,8 +328,6 @@ async def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         what = exc.filename or f"{cfg.listen_host}:{cfg.listen_port}"
         raise FasttunError(f"cannot listen on {what}: {exc.strerror or exc}") from None
-    except ssl.SSLError as exc:
-        raise ConfigError(f"--https-cert/--https-key: {exc.reason or exc}") from None
     host, port = server.address
     if cfg.clients:
         print(f"{len(cfg.clients)} clients from {args.config}: "

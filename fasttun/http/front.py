@@ -65,6 +65,7 @@ from ..aio.protocol import dumps
 from ..aio.relay import LEND_MIN, WRITE_HIGH_WATER, abort_with_rst
 from ..aio.server import BindError, ClientSession, Tunnel, TunnelServer, format_address
 from ..config import ServerConfig
+from ..exceptions import ConfigError
 from ._accesslog import AccessLog
 from ._heads import (
     HeadError,
@@ -841,6 +842,7 @@ class HttpFront:
 
         Raises:
             OSError: a port cannot be listened on.
+            ConfigError: the HTTPS certificate or key cannot be used.
         """
         cfg = self.config
         if cfg.http_port is not None:
@@ -866,7 +868,14 @@ class HttpFront:
         cfg = self.config
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(cfg.https_cert, cfg.https_key)  # type: ignore[arg-type]
+        try:
+            ctx.load_cert_chain(cfg.https_cert, cfg.https_key)  # type: ignore[arg-type]
+        except OSError as exc:
+            raise ConfigError(f"--https-cert {cfg.https_cert} / --https-key {cfg.https_key}: "
+                              f"{exc.strerror or exc}") from None
+        except ssl.SSLError as exc:
+            raise ConfigError(f"--https-cert {cfg.https_cert} / --https-key {cfg.https_key}: "
+                              f"{exc.reason or exc}") from None
         ctx.set_alpn_protocols(["http/1.1"])
 
         def remember_sni(ssl_object: Any, server_name: str | None, _ctx: ssl.SSLContext) -> None:

@@ -120,6 +120,32 @@ def test_quiet_silences_request_lines_and_config_routes(tmp_path):
     srv.close()
 
 
+def test_serve_http_options_from_config_file(tmp_path):
+    port, srv = hello_service()
+    http_port = free_port()
+    config = tmp_path / "serve.toml"
+    config.write_text(f'http_port = {http_port}\ndomain = "{DOMAIN}"\nhttp_timeout = 30\n')
+    server, client = start_pair(["--config", str(config)], [str(port), "--http", "--subdomain", "conf"])
+    with server, client:
+        client.wait_line(f"^http://conf.{DOMAIN}:{http_port} -> ")
+        r = curl("--resolve", f"conf.{DOMAIN}:{http_port}:127.0.0.1", f"http://conf.{DOMAIN}:{http_port}/x")
+        assert r.stdout == "hello /x from 127.0.0.1 proto http\n"
+        client.stop()
+        server.stop()
+    srv.close()
+
+
+def test_serve_unusable_https_certificate(tmp_path):
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    for cert in (str(tmp_path / "missing.pem"), str(bad)):
+        with Proc(["serve", "--listen", "127.0.0.1:0", "--token", "t", "--https-port", "0", "--https-cert", cert,
+                   "--https-key", cert], {}) as p:
+            assert p.p.wait(10) == 2
+            p.wait_line(f"error: --https-cert {cert}", stream="err")
+            assert not any("Traceback" in line for line in p.err)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--http-port", "99999"], "--http-port: 99999 is not a valid port"),
     (["--https-port", "0"], "--https-port needs --https-cert and --https-key"),
