@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .protocol import SessionProtocol
     from .server import Tunnel
 
-__all__ = ["StreamProtocol", "abort_with_rst"]
+__all__ = ["StreamProtocol", "abort_with_rst", "write_payloads"]
 
 _LINGER_RST = struct.pack("ii", 1, 0)
 # Local transports pause us above this; credit is withheld meanwhile.
@@ -50,6 +50,24 @@ def abort_with_rst(transport: asyncio.BaseTransport) -> None:
         except OSError:
             pass
     transport.abort()  # type: ignore[attr-defined]
+
+
+def write_payloads(transport: asyncio.WriteTransport, payloads: list, size: int, shared: bool) -> None:
+    """Write *payloads* (views of receive buffers, *size* bytes in all) in one call.
+
+    They are lent to the transport, not copied, except when small, or when
+    the socket has a backlog and *shared* (the receive buffers also hold
+    other streams' bytes): a socket with a backlog keeps what it is given for
+    a while, and a lent view pins its whole buffer.  (A session's only
+    stream has the receive buffers to itself: what it pins is its own
+    backlog, plus one partly used buffer.)
+    """
+    if size < LEND_MIN or (shared and transport.get_write_buffer_size()):
+        transport.write(b"".join(payloads))
+    elif len(payloads) == 1:
+        transport.write(payloads[0])  # lent, not copied
+    else:
+        transport.writelines(payloads)  # one writev on uvloop
 
 
 class StreamProtocol(asyncio.BufferedProtocol):
@@ -195,17 +213,7 @@ class StreamProtocol(asyncio.BufferedProtocol):
         if self._closed:
             return
         n = sum(map(len, payloads))
-        if n < LEND_MIN or (transport.get_write_buffer_size() and self.session.stream_count > 1):
-            # A socket with a backlog keeps what it is given for a while:
-            # give it a copy, so that it does not pin a receive buffer that
-            # mostly holds other streams' bytes.  (A session's only stream
-            # has the receive buffers to itself: what it pins is its own
-            # backlog, plus one partly used buffer.)
-            transport.write(b"".join(payloads))
-        elif len(payloads) == 1:
-            transport.write(payloads[0])  # lent, not copied
-        else:
-            transport.writelines(payloads)  # one writev on uvloop
+        write_payloads(transport, payloads, n, self.session.stream_count > 1)
         if self._write_paused:  # set by write() itself above the high-water mark
             self._withheld += n
             self.session.released(self.stream_id, n)

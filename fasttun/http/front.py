@@ -62,7 +62,7 @@ from typing import Any
 from .._core.consts import RESET_CANCEL, RESET_REFUSED
 from .._core.httpbody import BODY_LENGTH, BODY_UNTIL_CLOSE, BodyCounter, MalformedBody
 from ..aio.protocol import dumps
-from ..aio.relay import LEND_MIN, WRITE_HIGH_WATER, abort_with_rst
+from ..aio.relay import WRITE_HIGH_WATER, abort_with_rst, write_payloads
 from ..aio.server import BindError, ClientSession, Tunnel, TunnelServer, format_address
 from ..config import ServerConfig
 from ..exceptions import ConfigError
@@ -581,12 +581,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         size = 0
         for piece in out:
             size += len(piece)
-        if size < LEND_MIN or (transport.get_write_buffer_size() and self.session.stream_count > 1):
-            transport.write(b"".join(out))  # a copy: see StreamProtocol.deliver_many
-        elif len(out) == 1:
-            transport.write(out[0])
-        else:
-            transport.writelines(out)
+        write_payloads(transport, out, size, self.session is None or self.session.stream_count > 1)
 
     def _response_head(self, p: Any, pos: int) -> int:
         """Gather a response head from *p* at *pos*; return where the head ended
