@@ -222,7 +222,7 @@ def test_https_port_with_curl(tmp_path):
     srv.close()
 
 
-async def test_https_routes_by_sni_then_host(tmp_path):
+async def test_https_routes_by_sni_then_host(tmp_path, loop_kind):
     cert, key, ca = wildcard_cert(tmp_path)
     svc = H11Service(echo_handler)
     port = await svc.start()
