@@ -95,6 +95,7 @@ class ClientSession(SessionProtocol):
         self.token: str | None = None  # the token this client proved
         self.ports = cfg.ports  # the range this client may open
         self.host = ""  # the peer's address, without the port
+        self.leaving = False  # the client said "bye": it left on purpose
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -135,6 +136,7 @@ class ClientSession(SessionProtocol):
                 self.server.unbind(tunnel)
         elif op == "bye":
             self.close_reason = "the client said goodbye"
+            self.leaving = True
         else:
             log.debug("session %s: ignoring CONTROL op %r", self.peer, op)
 
@@ -270,7 +272,9 @@ class ClientSession(SessionProtocol):
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
         for tunnel in list(self.tunnels.values()):
-            self.server.unbind(tunnel, gone=True)
+            # A client that said goodbye gives everything up; one that was
+            # lost may come back for it (a front may keep it reserved).
+            self.server.unbind(tunnel, gone=not self.leaving)
         self.server.sessions.discard(self)
         self.server.bytes_in += self.session.bytes_received
         self.server.bytes_out += self.session.bytes_sent

@@ -135,7 +135,8 @@ class Names:
             if found.holder is not None:
                 why = "already open for this client" if mine else "in use by another client"
             elif not mine:
-                why = "reserved for another client (it went away recently)"
+                why = (f"reserved for another client, which lost its connection "
+                       f"(for {max(1, int(found.expires - now + 0.999))} s more)")
             else:
                 found.holder = holder
                 found.expires = 0.0

@@ -177,7 +177,8 @@ async def test_names_held_refused_and_given_back_on_reconnect():
             # a's connection drops: its names are kept for it, and b cannot take them
             a._client.conn.transport.abort()
             await asyncio.sleep(20 * MS)
-            with pytest.raises(TunnelError, match="reserved for another client"):
+            with pytest.raises(TunnelError, match=r"reserved for another client, which lost its connection "
+                                                   r"\(for \d+ s more\)"):
                 await b.expose(port, http=True, subdomain="mine")
             for _ in range(100):
                 await asyncio.sleep(20 * MS)
@@ -191,13 +192,17 @@ async def test_names_held_refused_and_given_back_on_reconnect():
     svc.close()
 
 
-async def test_unbind_frees_the_name_at_once():
+async def test_unbind_and_a_clean_exit_free_the_name_at_once():
     async with http_server(http_reserve=30) as server:
         async with client_for(server) as a, client_for(server) as b:
             t = await a.expose(1, http=True, subdomain="free")
             await t.close()
             await asyncio.sleep(20 * MS)
             assert (await b.expose(1, http=True, subdomain="free")).name == f"free.{DOMAIN}"
+            await a.expose(1, http=True, subdomain="left")
+        async with client_for(server) as c:  # a and b said goodbye: their names are free
+            assert (await c.expose(1, http=True, subdomain="left")).name == f"left.{DOMAIN}"
+            assert (await c.expose(1, http=True, subdomain="free")).name == f"free.{DOMAIN}"
 
 
 async def test_http_bind_on_a_server_without_http_port():
