@@ -61,6 +61,7 @@ from typing import Any
 
 from .._core.consts import RESET_CANCEL, RESET_REFUSED
 from .._core.httpbody import BODY_LENGTH, BODY_UNTIL_CLOSE, BodyCounter, MalformedBody
+from .._core.httphead import scan_response
 from ..aio.protocol import dumps
 from ..aio.relay import WRITE_HIGH_WATER, abort_with_rst, write_payloads
 from ..aio.server import BindError, ClientSession, Tunnel, TunnelServer, format_address
@@ -526,6 +527,9 @@ class VisitorProtocol(asyncio.BufferedProtocol):
 
     # -- the response direction ---------------------------------------------------
     def deliver_many(self, payloads: list) -> None:
+        if (len(payloads) == 1 and self.sstate == S_HEAD and self.rhead is None and self.exchanges
+                and self.owner is not None and not self._closed and self._answer_whole(payloads[0])):
+            return
         transport = self.transport
         n = 0
         for p in payloads:
@@ -568,6 +572,37 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         else:
             self.session.consumed(self.stream_id, n)
         self._after_responses()
+
+    def _answer_whole(self, p: Any) -> bool:
+        """The usual case, in one go: *p* is exactly one whole answer, a plain
+        head (the compiled fast path reads it) and a Content-Length body.  It is
+        passed on as it is; False when *p* is anything else (nothing done)."""
+        end = head_end_from(p, 0)
+        if end <= 0 or end > MAX_HEAD:
+            return False
+        fields = scan_response(bytes(p[:end]))
+        if fields is None:
+            return False
+        status, _, keep_alive, length, chunked = fields
+        n = len(p)
+        ex = self.exchanges[0]
+        if (n - end != length or chunked or not keep_alive or not ex.keep_alive or status < 200 or status == 204
+                or status == 304 or ex.method == b"HEAD" or ex.upgrade):
+            return False
+        self.exchanges.popleft()
+        ex.answered = True
+        ex.status = status
+        ex.bytes_out = n
+        self._log(ex, status)
+        self._out.append(p)
+        self.flush_out()
+        if self._write_paused:
+            self._withheld += n
+            self.session.released(self.stream_id, n)
+        else:
+            self.session.consumed(self.stream_id, n)
+        self._after_responses()
+        return True
 
     def flush_out(self) -> None:
         """Write the answer bytes gathered in ``_out``."""
