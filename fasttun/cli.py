@@ -461,9 +461,12 @@ class RequestLog:
         path = msg["path"]
         if len(path) > 200:
             path = path[:197] + "..."
-        name = f"{tunnel.name}  " if self.several else ""
-        self.out.write(f"{self._stamp}  {name}{msg['method']} {path}  {msg['status']}  "
-                       f"{f'{size} B' if size < 1024 else format_size(size)}  {msg['duration'] * 1000:.1f} ms\n")
+        if self.several:
+            path = f"{tunnel.name}  {msg['method']} {path}"
+        else:
+            path = f"{msg['method']} {path}"
+        self.out.write(f"{self._stamp}  {path}  {msg['status']}  {f'{size} B' if size < 1024 else format_size(size)}"
+                       f"  {msg['duration'] * 1000:.1f} ms\n")
         if self._flush is None:
             self._flush = self.loop.call_later(0.1, self.flush)
 

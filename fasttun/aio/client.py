@@ -188,8 +188,8 @@ class ServerSession(SessionProtocol):
                     # [tunnel, method, path, status, bytes, duration, client] (docs/spec.md §9.2)
                     tunnel = by_id.get(r[0])
                     if tunnel is not None:
-                        on_request(tunnel, {"method": str(r[1]), "path": str(r[2]), "status": int(r[3]),
-                                            "bytes": int(r[4]), "duration": float(r[5]), "client": str(r[6])})
+                        on_request(tunnel, {"method": r[1], "path": r[2], "status": r[3], "bytes": r[4],
+                                            "duration": r[5], "client": r[6]})
             except (TypeError, ValueError, IndexError, KeyError) as exc:
                 log.debug("ignoring a malformed requests message: %s", exc)
         elif op in ("bound", "error"):
