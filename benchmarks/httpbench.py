@@ -230,7 +230,8 @@ def rps(port: int, host: str, seconds: float, pids: list[int]) -> dict:
     p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-    return {"rps": rate, "p99_ms": p99, "cpu_us_per_req": cpu / total * 1e6, "errors": errors.group(0) if errors else ""}
+    return {"rps": rate, "p99_ms": p99, "cpu_us_per_req": cpu / total * 1e6,
+            "errors": errors.group(0) if errors else ""}
 
 
 def _head(sock: socket.socket) -> bytes:

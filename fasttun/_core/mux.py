@@ -9,9 +9,10 @@ __all__ = ["IMPLEMENTATION", "Session", "SessionPy", "SessionC", "Stream"]
 SessionC = None
 if not NO_EXTENSIONS:  # pragma: no branch
     try:
-        from .mux_c import Session as SessionC  # type: ignore[no-redef]
         import importlib.machinery as _m
+
         from . import mux_c as _mux_c
+        from .mux_c import Session as SessionC  # type: ignore[no-redef]
 
         if not _mux_c.__file__ or not _mux_c.__file__.endswith(tuple(_m.EXTENSION_SUFFIXES)):
             SessionC = None  # the .py link was imported, not the extension

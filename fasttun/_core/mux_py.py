@@ -93,10 +93,10 @@ from .consts import (
     INITIAL_WINDOW,
     MAX_STREAM_WINDOW,
     MAX_WINDOW,
-    PREAMBLE,
-    RESET_LIMIT,
     MIN_WINDOW,
+    PREAMBLE,
     RECEIVE_BUDGET,
+    RESET_LIMIT,
     SESSION_WINDOW,
 )
 
