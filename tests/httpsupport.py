@@ -215,10 +215,6 @@ class Visitor:
             elif event is h11.PAUSED:  # pragma: no cover
                 raise AssertionError("h11 paused")
 
-    async def read_all(self) -> bytes:
-        """Everything until the front closes the connection."""
-        return self._left + await self.reader.read()
-
     def close(self) -> None:
         self.writer.close()
 

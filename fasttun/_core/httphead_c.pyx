@@ -95,6 +95,35 @@ cdef inline long long _digits(const unsigned char* p, Py_ssize_t n) noexcept:
     return v
 
 
+cdef struct _Framing:
+    int cl_count        # Content-Length fields seen
+    long long length    # their value
+    int te_count        # Transfer-Encoding fields seen
+    bint chunked        # ... saying chunked
+    int conn            # Connection tokens (_connection_tokens bits)
+
+
+cdef inline int _framing_field(const unsigned char* name, Py_ssize_t nlen, const unsigned char* v,
+                               Py_ssize_t vlen, _Framing* f) noexcept:
+    """Note a field that frames the message (requests and responses alike).
+    Returns 1 Content-Length, 2 Transfer-Encoding, 3 Connection, 0 another
+    field, -1 a value that is not plain (the head goes to h11)."""
+    if _is(name, nlen, b"content-length", 14):
+        f.cl_count += 1
+        f.length = _digits(v, vlen)
+        return 1 if f.length >= 0 else -1
+    if _is(name, nlen, b"transfer-encoding", 17):
+        f.te_count += 1
+        if not _is(v, vlen, b"chunked", 7):
+            return -1
+        f.chunked = True
+        return 2
+    if _is(name, nlen, b"connection", 10):
+        f.conn |= _connection_tokens(v, vlen)
+        return 3
+    return 0
+
+
 cdef inline Py_ssize_t _field_line(const unsigned char* p, Py_ssize_t i, Py_ssize_t n,
                                    Py_ssize_t* name_end, Py_ssize_t* vs, Py_ssize_t* ve) noexcept:
     """Read the field line at p[i]; return the index after its CRLF, or -1 if
@@ -127,10 +156,10 @@ def scan_request(bytes head not None, tuple drop=(), bytes host_header=None):
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(head)
     cdef Py_ssize_t n = PyBytes_GET_SIZE(head)
     cdef Py_ssize_t i = 0, mlen, tstart, tlen, line, name_end = 0, vs = 0, ve = 0, nlen, o = 0, hh = 0
-    cdef bint v11, write, te
-    cdef int host_count = 0, cl_count = 0, te_count = 0, conn = 0
-    cdef bint chunked = False, has_upgrade = False
-    cdef long long length = 0
+    cdef bint v11, write
+    cdef int host_count = 0, kind
+    cdef bint has_upgrade = False
+    cdef _Framing f
     cdef object authority = None, authorization = None
     cdef list xff = None, fwd = None
     cdef unsigned char* out
@@ -163,6 +192,9 @@ def scan_request(bytes head not None, tuple drop=(), bytes host_header=None):
         return None
     i += 10
     line = i
+    f.cl_count = f.te_count = f.conn = 0
+    f.length = 0
+    f.chunked = False
     if host_header is not None:
         hh = PyBytes_GET_SIZE(host_header)
     out = <unsigned char*>malloc(n + hh + 4)
@@ -183,23 +215,14 @@ def scan_request(bytes head not None, tuple drop=(), bytes host_header=None):
                 return None
             nlen = name_end - i
             write = True
-            te = False
-            if _is(p + i, nlen, b"host", 4):
+            kind = _framing_field(p + i, nlen, p + vs, ve - vs, &f)
+            if kind < 0:
+                return None
+            if kind > 0:  # Content-Length, Transfer-Encoding, Connection: noted in f
+                pass
+            elif _is(p + i, nlen, b"host", 4):
                 host_count += 1
                 authority = PyBytes_FromStringAndSize(<const char*>p + vs, ve - vs)
-            elif _is(p + i, nlen, b"content-length", 14):
-                cl_count += 1
-                length = _digits(p + vs, ve - vs)
-                if length < 0:
-                    return None
-            elif _is(p + i, nlen, b"transfer-encoding", 17):
-                te_count += 1
-                if not _is(p + vs, ve - vs, b"chunked", 7):
-                    return None
-                chunked = True
-                te = True
-            elif _is(p + i, nlen, b"connection", 10):
-                conn |= _connection_tokens(p + vs, ve - vs)
             elif _is(p + i, nlen, b"upgrade", 7):
                 has_upgrade = True
             elif _is(p + i, nlen, b"authorization", 13):
@@ -225,7 +248,7 @@ def scan_request(bytes head not None, tuple drop=(), bytes host_header=None):
                 if host_header is not None and _is(p + i, nlen, b"host", 4):
                     memcpy(out + o, PyBytes_AS_STRING(host_header), hh)
                     o += hh
-                elif te:  # as h11 gives it (coding names are case-insensitive)
+                elif kind == 2:  # as h11 gives it (coding names are case-insensitive)
                     memcpy(out + o, b"chunked", 7)
                     o += 7
                 else:
@@ -235,7 +258,7 @@ def scan_request(bytes head not None, tuple drop=(), bytes host_header=None):
                 out[o + 1] = 10
                 o += 2
             i = line
-        if host_count != 1 or cl_count > 1 or te_count > 1 or (chunked and (cl_count or not v11)):
+        if host_count != 1 or f.cl_count > 1 or f.te_count > 1 or (f.chunked and (f.cl_count or not v11)):
             return None  # h11 decides (and our checks after it)
         kept = PyBytes_FromStringAndSize(<const char*>out, o)
     finally:
@@ -245,10 +268,10 @@ def scan_request(bytes head not None, tuple drop=(), bytes host_header=None):
         PyBytes_FromStringAndSize(<const char*>p + tstart, tlen),
         b"1.1" if v11 else b"1.0",
         authority,
-        (not conn & 1) if v11 else bool(conn & 2),
-        has_upgrade and bool(conn & 4),
-        BODY_CHUNKED if chunked else (BODY_LENGTH if length > 0 else BODY_NONE),
-        0 if chunked else length,
+        (not f.conn & 1) if v11 else bool(f.conn & 2),
+        has_upgrade and bool(f.conn & 4),
+        BODY_CHUNKED if f.chunked else (BODY_LENGTH if f.length > 0 else BODY_NONE),
+        0 if f.chunked else f.length,
         authorization,
         kept,
         b", ".join(xff) if xff is not None else None,
@@ -259,11 +282,10 @@ def scan_request(bytes head not None, tuple drop=(), bytes host_header=None):
 def scan_response(bytes head not None):
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(head)
     cdef Py_ssize_t n = PyBytes_GET_SIZE(head)
-    cdef Py_ssize_t i, line, name_end = 0, vs = 0, ve = 0, nlen
+    cdef Py_ssize_t i, line, name_end = 0, vs = 0, ve = 0
     cdef bint v11
-    cdef int status, cl_count = 0, te_count = 0, conn = 0
-    cdef long long length = -1
-    cdef bint chunked = False
+    cdef int status
+    cdef _Framing f
     cdef unsigned char c
     # Status line: HTTP/1.x SP 3DIGIT [SP reason] CRLF
     if n < 14 or memcmp(p, b"HTTP/1.", 7) != 0 or p[8] != 32:
@@ -290,6 +312,9 @@ def scan_response(bytes head not None):
     if i + 1 >= n or p[i] != 13 or p[i + 1] != 10:
         return None
     i += 2
+    f.cl_count = f.te_count = f.conn = 0
+    f.length = -1
+    f.chunked = False
     while True:
         if i >= n:
             return None
@@ -298,22 +323,9 @@ def scan_response(bytes head not None):
                 return None
             break
         line = _field_line(p, i, n, &name_end, &vs, &ve)
-        if line < 0:
+        if line < 0 or _framing_field(p + i, name_end - i, p + vs, ve - vs, &f) < 0:
             return None
-        nlen = name_end - i
-        if _is(p + i, nlen, b"content-length", 14):
-            cl_count += 1
-            length = _digits(p + vs, ve - vs)
-            if length < 0:
-                return None
-        elif _is(p + i, nlen, b"transfer-encoding", 17):
-            te_count += 1
-            if not _is(p + vs, ve - vs, b"chunked", 7):
-                return None
-            chunked = True
-        elif _is(p + i, nlen, b"connection", 10):
-            conn |= _connection_tokens(p + vs, ve - vs)
         i = line
-    if cl_count > 1 or te_count > 1:
+    if f.cl_count > 1 or f.te_count > 1:
         return None
-    return (status, b"1.1" if v11 else b"1.0", (not conn & 1) if v11 else bool(conn & 2), length, chunked)
+    return (status, b"1.1" if v11 else b"1.0", (not f.conn & 1) if v11 else bool(f.conn & 2), f.length, f.chunked)

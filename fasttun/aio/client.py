@@ -65,11 +65,6 @@ class Tunnel:
         self.addresses: list | None = None  # the local service's addresses, resolved once
 
     @property
-    def http(self) -> bool:
-        """True for an HTTP tunnel."""
-        return self.route.http
-
-    @property
     def url(self) -> str:
         """The tunnel's first URL: ``http(s)://name[:port]``, or ``tcp://host:port``."""
         return self.urls[0] if self.urls else f"tcp://{self.public_address}"

@@ -34,7 +34,7 @@ from .._core.consts import (
 )
 from ..exceptions import ProtocolError
 
-__all__ = ["SessionProtocol", "StreamEnd", "dumps", "loads", "format_size"]
+__all__ = ["SessionProtocol", "StreamEnd", "dumps", "loads", "format_size", "format_address"]
 
 log = logging.getLogger("fasttun")
 
@@ -113,9 +113,7 @@ class SessionProtocol(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=TUNNEL_HIGH_WATER)  # type: ignore[attr-defined]
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self.peer = f"{peer[0]}:{peer[1]}" if ":" not in peer[0] else f"[{peer[0]}]:{peer[1]}"
+        self.peer = format_address(transport.get_extra_info("peername")) or self.peer
         self._arm_timer()
         self.flush()
 
@@ -316,6 +314,14 @@ class SessionProtocol(asyncio.BufferedProtocol):
             return
         if self.transport is not None and not self.transport.is_closing():
             self._arm_timer()
+
+
+def format_address(addr: object) -> str:
+    """A socket address as ``host:port`` (``[v6]:port``); "" when unknown."""
+    if not isinstance(addr, tuple) or len(addr) < 2:
+        return ""
+    host = str(addr[0])
+    return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
 
 
 def format_size(n: int) -> str:

@@ -54,8 +54,6 @@ def proxy_header(version: int, info: bytes) -> bytes:
     if not known:
         return V2_SIGNATURE + b"\x20\x00\x00\x00"  # LOCAL, UNSPEC, no addresses
     assert src is not None and dst is not None
-    if src[0].version == 4:
-        body = src[0].packed + dst[0].packed + struct.pack(">HH", src[1], dst[1])
-        return V2_SIGNATURE + b"\x21\x11" + struct.pack(">H", len(body)) + body
+    family = b"\x11" if src[0].version == 4 else b"\x21"  # TCP over IPv4 / IPv6
     body = src[0].packed + dst[0].packed + struct.pack(">HH", src[1], dst[1])
-    return V2_SIGNATURE + b"\x21\x21" + struct.pack(">H", len(body)) + body
+    return V2_SIGNATURE + b"\x21" + family + struct.pack(">H", len(body)) + body

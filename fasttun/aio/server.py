@@ -25,21 +25,13 @@ from .._version import __version__
 from ..config import ServerConfig
 from ..transports import tls
 from .auth import auth_mac
-from .protocol import SessionProtocol, StreamEnd, format_size
+from .protocol import SessionProtocol, StreamEnd, format_address, format_size
 from .relay import StreamProtocol
 
-__all__ = ["TunnelServer", "ClientSession", "Tunnel", "Front", "BindError", "format_address"]
+__all__ = ["TunnelServer", "ClientSession", "Tunnel", "Front", "BindError"]
 
 log = logging.getLogger("fasttun")
 _random = random.Random()  # our own: the global one belongs to the embedding program
-
-
-def format_address(addr: object) -> str:
-    """A socket address as ``host:port`` (``[v6]:port``); "" when unknown."""
-    if not isinstance(addr, tuple) or len(addr) < 2:
-        return ""
-    host = str(addr[0])
-    return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
 
 
 @dataclass

@@ -31,8 +31,8 @@ from .._core.httpbody import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CL
 from .._core.httphead import scan_request, scan_response
 
 __all__ = ["HeadError", "RequestHead", "ResponseHead", "find_head_end", "read_request", "read_response",
-           "response_framing", "forward_head", "forward_drop", "head_end_from", "split_host", "MAX_BODY_LENGTH",
-           "DEFAULT_DROP"]
+           "response_framing", "forward_head", "forward_drop", "head_end_from", "is_token", "split_host",
+           "MAX_BODY_LENGTH", "DEFAULT_DROP"]
 
 try:  # the reader functions of h11's Connection (see the module docstring)
     from h11._readers import maybe_read_from_IDLE_client as _read_request_lines
@@ -327,6 +327,11 @@ def _split_host(authority: bytes) -> str:
         return text[: text.find("]") + 1] if "]" in text else text
     host = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
     return host.rstrip(".")
+
+
+def is_token(text: str) -> bool:
+    """True for a header field name (RFC 9110 token)."""
+    return text.isascii() and bool(_TOKEN.match(text.encode()))
 
 
 def _param(value: str) -> bytes:

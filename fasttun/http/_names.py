@@ -171,7 +171,3 @@ class Names:
             del self._names[host]
             return None
         return name
-
-    def held(self, now: float) -> list[Name]:
-        """Every name held or reserved now."""
-        return [n for n in list(self._names.values()) if self.lookup(n.host, now) is n]

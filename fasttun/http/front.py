@@ -62,9 +62,9 @@ from typing import Any
 from .._core.consts import RESET_CANCEL, RESET_REFUSED
 from .._core.httpbody import BODY_LENGTH, BODY_UNTIL_CLOSE, BodyCounter, MalformedBody
 from .._core.httphead import scan_response
-from ..aio.protocol import dumps
+from ..aio.protocol import dumps, format_address
 from ..aio.relay import WRITE_HIGH_WATER, abort_with_rst, write_payloads
-from ..aio.server import BindError, ClientSession, Tunnel, TunnelServer, format_address
+from ..aio.server import BindError, ClientSession, Tunnel, TunnelServer
 from ..config import ServerConfig
 from ..exceptions import ConfigError
 from ._accesslog import AccessLog
@@ -75,6 +75,7 @@ from ._heads import (
     forward_drop,
     forward_head,
     head_end_from,
+    is_token,
     read_request,
     read_response,
     response_framing,
@@ -147,7 +148,6 @@ class VisitorProtocol(asyncio.BufferedProtocol):
 
     def __init__(self, front: "HttpFront", scheme: str) -> None:
         self.front = front
-        self.loop = front.loop
         self.scheme = scheme
         self.transport: asyncio.Transport | None = None
         self.peer = ""
@@ -530,7 +530,6 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         if (len(payloads) == 1 and self.sstate == S_HEAD and self.rhead is None and self.exchanges
                 and self.owner is not None and not self._closed and self._answer_whole(payloads[0])):
             return
-        transport = self.transport
         n = 0
         for p in payloads:
             n += len(p)
@@ -562,16 +561,22 @@ class VisitorProtocol(asyncio.BufferedProtocol):
                     self._out.append(p[pos:])
                     pos = end
         self.flush_out()
-        if self.owner is None or self._closed:
-            if self.owner is not None:
-                self.session.consumed(self.stream_id, n)
+        if self.owner is None:
             return
-        if transport is not None and self._write_paused:
+        if self._closed:
+            self.session.consumed(self.stream_id, n)
+            return
+        self._credit(n)
+        self._after_responses()
+
+    def _credit(self, n: int) -> None:
+        """*n* received bytes went to the visitor's socket: credit them back
+        (the stream's share only once they leave it, see StreamProtocol)."""
+        if self._write_paused:
             self._withheld += n
             self.session.released(self.stream_id, n)
         else:
             self.session.consumed(self.stream_id, n)
-        self._after_responses()
 
     def _answer_whole(self, p: Any) -> bool:
         """The usual case, in one go: *p* is exactly one whole answer, a plain
@@ -596,11 +601,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         self._log(ex, status)
         self._out.append(p)
         self.flush_out()
-        if self._write_paused:
-            self._withheld += n
-            self.session.released(self.stream_id, n)
-        else:
-            self.session.consumed(self.stream_id, n)
+        self._credit(n)
         self._after_responses()
         return True
 
@@ -865,7 +866,6 @@ class HttpFront:
         self._records_handle: asyncio.Handle | None = None
         self.http_port = 0  # bound ports (when asked for port 0, what the OS chose)
         self.https_port = 0
-        self.requests_total = 0
 
     async def start(self) -> None:
         """Open the HTTP and HTTPS ports.
@@ -980,7 +980,6 @@ class HttpFront:
 
     # -- logs -----------------------------------------------------------------------
     def log_exchange(self, v: VisitorProtocol, ex: Exchange, status: int) -> None:
-        self.requests_total += 1
         now = _now()
         duration = now - ex.started
         route = ex.route
@@ -1028,7 +1027,7 @@ def _options(msg: dict) -> dict:
         if not isinstance(item, list) or len(item) != 2 or not all(isinstance(x, str) for x in item):
             raise BindError("request_headers: want [[name, value], ...]")
         name, value = item
-        if not name or not _is_token(name) or not _is_field_value(value):
+        if not is_token(name) or not _is_field_value(value):
             raise BindError(f"request_headers: {name!r} is not a valid header")
         pairs.append((name.encode(), value.encode("latin-1")))
     rate = msg.get("rate_limit")
@@ -1039,10 +1038,6 @@ def _options(msg: dict) -> dict:
         limiter = RateLimiter(rate)
     return {"auth": expected, "host_header": host_header.encode("latin-1") if host_header else None,
             "set_headers": tuple(pairs), "limiter": limiter, "log_requests": bool(msg.get("log", True))}
-
-
-def _is_token(text: str) -> bool:
-    return all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in text)
 
 
 def _is_field_value(text: str) -> bool:

@@ -77,6 +77,18 @@ def test_refused_requests(text, status):
     assert info.value.status == status
 
 
+def test_h11_public_api_fallback_parses_the_same():
+    """The path taken if h11 ever moves the reader functions we call."""
+    head = b"POST /a HTTP/1.1\r\nHost: a.b\r\nContent-Length: 3\r\n\r\n"
+    event = _heads._h11_read_public(head, True)
+    assert (event.method, event.target, list(event.headers)) == \
+        (b"POST", b"/a", [(b"host", b"a.b"), (b"content-length", b"3")])
+    event = _heads._h11_read_public(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", False)
+    assert event.status_code == 404
+    with pytest.raises(h11.RemoteProtocolError):
+        _heads._h11_read_public(b"NOT HTTP\r\n\r\n", True)
+
+
 def test_response_framing():
     def resp(text: str) -> _heads.ResponseHead:
         return read_response(text.replace("\n", "\r\n").encode() + b"\r\n")
