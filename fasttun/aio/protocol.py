@@ -34,7 +34,7 @@ from .._core.consts import (
 )
 from ..exceptions import ProtocolError
 
-__all__ = ["SessionProtocol", "StreamEnd", "dumps", "loads", "format_size", "format_address"]
+__all__ = ["SessionProtocol", "StreamEnd", "Traffic", "dumps", "loads", "format_size", "format_address"]
 
 log = logging.getLogger("fasttun")
 
@@ -59,6 +59,24 @@ TUNNEL_HIGH_WATER = 1 << 20
 CLOSE_GRACE = 2.0
 
 
+class Traffic:
+    """What one tunnel carried, counted by its streams on this side.
+
+    ``received``: bytes read from this side's sockets into the tunnel (on the
+    server: from visitors; on the client: from the local service).
+    ``delivered``: bytes the tunnel wrote to this side's sockets.  ``open``
+    and ``total``: connections now, and ever.
+    """
+
+    __slots__ = ("received", "delivered", "open", "total")
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.delivered = 0
+        self.open = 0
+        self.total = 0
+
+
 class StreamEnd(Protocol):
     """What a session's stream is bound to on this side: the protocol of a
     public connection, or of a connection to a local service
@@ -67,6 +85,7 @@ class StreamEnd(Protocol):
 
     stream_id: int
     pending_in: Any  # server: the tunnel counting this stream as pending
+    traffic: Traffic | None  # the tunnel's counters, once the stream is open
 
     def deliver_many(self, payloads: list) -> None:
         """DATA payloads of the stream (memoryviews valid during the call)."""

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from .._core.consts import RESET_CANCEL
 
 if TYPE_CHECKING:
-    from .protocol import SessionProtocol
+    from .protocol import SessionProtocol, Traffic
     from .server import Tunnel
 
 __all__ = ["StreamProtocol", "abort_with_rst", "write_payloads"]
@@ -90,11 +90,13 @@ class StreamProtocol(asyncio.BufferedProtocol):
         self._into_scratch = False
         self.pending_in: Tunnel | None = None  # server: the tunnel counting this stream as pending
         self.prefix: bytes | None = None  # client: written to the local service first (a PROXY header)
+        self.traffic: Traffic | None = None  # the tunnel's counters (counted as open while set)
 
     # -- asyncio side -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         if self._closed:  # client side: the stream was reset while we dialled
+            self.traffic = None
             abort_with_rst(transport)
             return
         # (asyncio and uvloop set TCP_NODELAY on TCP transports themselves.)
@@ -105,6 +107,10 @@ class StreamProtocol(asyncio.BufferedProtocol):
                 abort_with_rst(transport)
                 return
         else:  # client: the local service is reached; tell the server (§4.3.1)
+            traffic = self.traffic
+            if traffic is not None:
+                traffic.open += 1
+                traffic.total += 1
             if self.prefix:
                 transport.write(self.prefix)  # type: ignore[attr-defined]
             self.owner.streams[self.stream_id] = self
@@ -141,8 +147,13 @@ class StreamProtocol(asyncio.BufferedProtocol):
         if self._into_scratch:
             self._into_scratch = False
             self._hold(bytes(self._scratch[:nbytes]))
+            if self.traffic is not None:
+                self.traffic.received += nbytes
             return
         session.commit(self.stream_id, nbytes)
+        traffic = self.traffic
+        if traffic is not None:
+            traffic.received += nbytes
         owner = self.owner
         owner.schedule_flush()
         if session.send_window(self.stream_id) <= 0:
@@ -178,6 +189,10 @@ class StreamProtocol(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self.settle()
+        traffic = self.traffic
+        if traffic is not None:
+            self.traffic = None
+            traffic.open -= 1
         owner = self.owner
         if owner.streams.get(self.stream_id) is self:
             del owner.streams[self.stream_id]
@@ -214,6 +229,9 @@ class StreamProtocol(asyncio.BufferedProtocol):
             return
         n = sum(map(len, payloads))
         write_payloads(transport, payloads, n, self.session.stream_count > 1)
+        traffic = self.traffic
+        if traffic is not None:
+            traffic.delivered += n
         if self._write_paused:  # set by write() itself above the high-water mark
             self._withheld += n
             self.session.released(self.stream_id, n)

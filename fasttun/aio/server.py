@@ -16,7 +16,8 @@ import logging
 import random
 import secrets
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -25,7 +26,7 @@ from .._version import __version__
 from ..config import ServerConfig
 from ..transports import tls
 from .auth import auth_mac
-from .protocol import SessionProtocol, StreamEnd, format_address, format_size
+from .protocol import SessionProtocol, StreamEnd, Traffic, format_address, format_size
 from .relay import StreamProtocol
 
 __all__ = ["TunnelServer", "ClientSession", "Tunnel", "Front", "BindError"]
@@ -48,6 +49,22 @@ class Tunnel:
     pending: int = 0  # public connections whose stream the client has not accepted yet
     refused: int = 0  # public connections refused because too many were pending
     logged_at: float = float("-inf")  # when a refusal was last logged
+    traffic: Traffic = field(default_factory=Traffic)  # counted by its streams
+    statuses: list[int] = field(default_factory=lambda: [0] * 6)  # HTTP answers by status class (1xx at [1])
+    created: float = field(default_factory=time.time)  # wall clock, for the admin API
+    max_conns: int = 0  # concurrent connections allowed (0: no limit)
+    max_serves: int = 0  # connections served before the tunnel closes (0: no limit)
+    expires: float = 0.0  # wall-clock deadline when the tunnel closes (0: none)
+    closing: str = ""  # why the server is closing it (max_serves, expire, the operator)
+    timer: asyncio.TimerHandle | None = None  # the expiry timer
+
+    @property
+    def public(self) -> str:
+        """The public address (``host:port``) or, for a front's tunnel, the URLs."""
+        if self.kind == "tcp":
+            return format_address((self.owner.server.config.public_host or "0.0.0.0", self.port))
+        urls = getattr(self.entry, "urls", None)
+        return " ".join(urls) if urls else ""
 
 
 class BindError(Exception):
@@ -88,6 +105,8 @@ class ClientSession(SessionProtocol):
         self.ports = cfg.ports  # the range this client may open
         self.host = ""  # the peer's address, without the port
         self.leaving = False  # the client said "bye": it left on purpose
+        self.client_id = 0  # given when it authenticates (the admin API names clients by it)
+        self.connected_at = 0.0  # wall clock, when it authenticated
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -95,11 +114,13 @@ class ClientSession(SessionProtocol):
         self.host = host = self.peer.rpartition(":")[0]
         if self.server.is_blocked(host):
             log.warning("refused %s: too many failed authentications from %s", self.peer, host)
+            self.server.refused["blocked"] += 1
             self.close_reason = "address blocked"
             transport.abort()
             return
         if len(self.server.sessions) >= cfg.max_clients:
             log.warning("refused %s: %d clients connected already (--max-clients)", self.peer, cfg.max_clients)
+            self.server.refused["max_clients"] += 1
             self.close_reason = "server full"
             self.close(GO_AWAY_LIMIT, f"server full: {cfg.max_clients} clients connected already")
             return
@@ -153,6 +174,8 @@ class ClientSession(SessionProtocol):
                 return
             self.account, self.token, self.ports = match
         self.authed = True
+        self.client_id = self.server.new_client_id()
+        self.connected_at = time.time()
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
         self.name = str(msg.get("client", ""))[:100]
@@ -170,13 +193,18 @@ class ClientSession(SessionProtocol):
     def _handle_bind(self, msg: dict) -> None:
         req = msg.get("id")
         kind = msg.get("kind", "tcp")
+        try:
+            limits = _limits(msg)
+        except BindError as exc:
+            self.send_control({"op": "error", "id": req, "error": str(exc)})
+            return
         if kind != "tcp":
             front = self.server.fronts.get(kind) if isinstance(kind, str) else None
             if front is None:
                 what = "HTTP port (fasttun serve --http-port)" if kind == "http" else f"tunnels of kind {kind!r}"
                 self.send_control({"op": "error", "id": req, "error": f"this server has no {what}"})
                 return
-            asyncio.ensure_future(self._bind_front(req, front, msg))
+            asyncio.ensure_future(self._bind_front(req, front, msg, limits))
             return
         port = msg.get("port", 0)
         local = str(msg.get("local", ""))[:300]
@@ -184,9 +212,9 @@ class ClientSession(SessionProtocol):
         if not isinstance(port, int) or not 0 <= port <= 65535:
             self.send_control({"op": "error", "id": req, "error": f"bad port {port!r}"})
             return
-        asyncio.ensure_future(self._bind(req, port, local, prefer))
+        asyncio.ensure_future(self._bind(req, port, local, prefer, limits))
 
-    async def _bind(self, req: object, port: int, local: str, prefer: bool) -> None:
+    async def _bind(self, req: object, port: int, local: str, prefer: bool, limits: dict) -> None:
         try:
             tunnel = await self.server.bind(self, port, local, prefer)
         except BindError as exc:
@@ -196,11 +224,12 @@ class ClientSession(SessionProtocol):
         if self.transport is None or self.transport.is_closing():
             self.server.unbind(tunnel)
             return
+        self.server.apply_limits(tunnel, limits)
         self.send_control({"op": "bound", "id": req, "tunnel": tunnel.tunnel_id, "port": tunnel.port,
                            "host": self.server.config.public_host})
         log.info("client %s: public port %d -> %s", self.peer, tunnel.port, local)
 
-    async def _bind_front(self, req: object, front: Front, msg: dict) -> None:
+    async def _bind_front(self, req: object, front: Front, msg: dict, limits: dict) -> None:
         local = str(msg.get("local", ""))[:300]
         tunnel = Tunnel(self.server.new_tunnel_id(), 0, local, self, None, kind=front.kind)
         try:
@@ -213,6 +242,7 @@ class ClientSession(SessionProtocol):
             front.unbind(tunnel, True)
             return
         self.tunnels[tunnel.tunnel_id] = tunnel
+        self.server.apply_limits(tunnel, limits)
         self.send_control({"op": "bound", "id": req, "tunnel": tunnel.tunnel_id, **extra})
 
     def on_open(self, stream_id: int, tunnel_id: int, info: bytes) -> None:
@@ -235,7 +265,11 @@ class ClientSession(SessionProtocol):
         protocol); *info* is the OPEN's text (docs/spec.md §4.3).  Returns
         False when it must be refused (the session is closing, too many
         connections wait for the local service, or too many streams)."""
-        if self.transport is None or self.transport.is_closing():
+        if self.transport is None or self.transport.is_closing() or tunnel.closing:
+            return False
+        traffic = tunnel.traffic
+        if tunnel.max_conns and traffic.open >= tunnel.max_conns:
+            self.server.refused["max_conns"] += 1
             return False
         limit = self.server.config.max_pending
         if tunnel.pending >= limit:
@@ -247,17 +281,25 @@ class ClientSession(SessionProtocol):
                 log.warning("client %s: %s has %d connections waiting for the local service "
                             "(--max-pending %d); refused %d so far", self.peer, where, tunnel.pending,
                             limit, tunnel.refused)
+            self.server.refused["max_pending"] += 1
             return False
         sid = self.session.open_stream(tunnel.tunnel_id, info)
         if not sid:
             log.warning("client %s: stream limit reached, refusing a public connection", self.peer)
+            self.server.refused["max_streams"] += 1
             return False
         st.stream_id = sid
         st.pending_in = tunnel
+        st.traffic = traffic
+        traffic.open += 1
+        traffic.total += 1
         tunnel.pending += 1
         self.streams[sid] = st  # type: ignore[assignment]
         self.schedule_flush()
         self.server.streams_total += 1
+        if tunnel.max_serves and traffic.total >= tunnel.max_serves:
+            self.loop.call_soon(self.server.close_tunnel, tunnel,
+                                f"it served {traffic.total} connections (max_serves)")
         return True
 
     def session_closed(self) -> None:
@@ -290,6 +332,9 @@ class TunnelServer:
         self.fingerprint: str | None = None  # SHA-256 of the certificate presented
         self.self_signed = False
         self.fronts: dict[str, Front] = {}  # kind -> front (added by fasttun.api)
+        self.refused: Counter[str] = Counter()  # refused connections by reason (for /metrics)
+        self.auth_failures = 0
+        self._next_client = 1
         self._failures: dict[str, list[float]] = {}  # address -> times of failed authentications
         self._blocked: dict[str, float] = {}  # address -> blocked until
 
@@ -299,8 +344,47 @@ class TunnelServer:
         self._next_tunnel += 1
         return tid
 
+    def new_client_id(self) -> int:
+        """A client id never given before."""
+        cid = self._next_client
+        self._next_client += 1
+        return cid
+
+    def apply_limits(self, tunnel: Tunnel, limits: dict) -> None:
+        """Set a new tunnel's limits (``max_conns``, ``max_serves``, ``expire``
+        in seconds from now; docs/spec.md §4.7) and arm its expiry."""
+        tunnel.max_conns = limits.get("max_conns", 0)
+        tunnel.max_serves = limits.get("max_serves", 0)
+        expire = limits.get("expire")
+        if expire:
+            tunnel.expires = time.time() + expire
+            tunnel.timer = asyncio.get_running_loop().call_later(
+                expire, self.close_tunnel, tunnel, f"it expired after {expire:g} s")
+
+    def close_tunnel(self, tunnel: Tunnel, reason: str) -> None:
+        """Close *tunnel* on the server's initiative (a limit, the operator);
+        its client is told why (``closed``, docs/spec.md §4.7).  Connections
+        already open go on; their names and ports are freed now."""
+        owner = tunnel.owner
+        if owner.tunnels.get(tunnel.tunnel_id) is not tunnel or tunnel.closing:
+            return
+        tunnel.closing = reason
+        if owner.transport is not None and not owner.transport.is_closing():
+            owner.send_control({"op": "closed", "tunnel": tunnel.tunnel_id, "reason": reason})
+        log.info("client %s: tunnel %d (%s) closed: %s", owner.peer, tunnel.tunnel_id, tunnel.public, reason)
+        self.unbind(tunnel)
+
+    def find_tunnel(self, tunnel_id: int) -> Tunnel | None:
+        """The open tunnel of that id, whichever client holds it."""
+        for s in self.sessions:
+            tunnel = s.tunnels.get(tunnel_id)
+            if tunnel is not None:
+                return tunnel
+        return None
+
     def auth_failed(self, host: str) -> None:
         """Count a failed authentication; block *host* after too many."""
+        self.auth_failures += 1
         cfg = self.config
         now = time.monotonic()
         times = [t for t in self._failures.get(host, ()) if now - t < cfg.auth_window] + [now]
@@ -402,6 +486,9 @@ class TunnelServer:
     def unbind(self, tunnel: Tunnel, gone: bool = False) -> None:
         """Close *tunnel*'s public port (or tell its front); *gone*: its client was lost."""
         tunnel.owner.tunnels.pop(tunnel.tunnel_id, None)
+        if tunnel.timer is not None:
+            tunnel.timer.cancel()
+            tunnel.timer = None
         if tunnel.kind != "tcp":
             front = self.fronts.get(tunnel.kind)
             if front is not None:
@@ -435,3 +522,21 @@ class TunnelServer:
         bytes_out = self.bytes_out + sum(s.session.bytes_sent for s in self.sessions)
         return (f"uptime {uptime:.0f} s, {self.streams_total} streams, "
                 f"{format_size(bytes_out)} to clients, {format_size(bytes_in)} from clients")
+
+
+def _limits(msg: dict) -> dict:
+    """The limits a ``bind`` asks for (docs/spec.md §4.7), checked."""
+    out: dict = {}
+    for key in ("max_conns", "max_serves"):
+        value = msg.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1 << 31:
+            raise BindError(f"{key}: want a whole number of connections")
+        out[key] = value
+    expire = msg.get("expire")
+    if expire is not None:
+        if not isinstance(expire, (int, float)) or isinstance(expire, bool) or not 0 < expire <= 10 * 365 * 86400:
+            raise BindError("expire: want a positive number of seconds")
+        out["expire"] = float(expire)
+    return out

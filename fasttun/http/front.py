@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import hmac
 import logging
 import ssl
@@ -62,7 +63,7 @@ from typing import Any
 from .._core.consts import RESET_CANCEL, RESET_REFUSED
 from .._core.httpbody import BODY_LENGTH, BODY_UNTIL_CLOSE, BodyCounter, MalformedBody
 from .._core.httphead import scan_response
-from ..aio.protocol import dumps, format_address
+from ..aio.protocol import Traffic, dumps, format_address
 from ..aio.relay import WRITE_HIGH_WATER, abort_with_rst, write_payloads
 from ..aio.server import BindError, ClientSession, Tunnel, TunnelServer
 from ..config import ServerConfig
@@ -96,6 +97,8 @@ SCRATCH_SIZE = 65536  # the shared read buffer of the copy path
 # close: closing a socket with unread input sends a RST, which can destroy
 # the page before the visitor reads it (nginx's lingering close).
 LINGER = 2.0
+# Upper bounds (s) of the buckets of the request-duration histogram (/metrics).
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 R_HEAD, R_BODY, R_UPGRADE, R_RAW, R_DONE = range(5)
 # The front's clock (uvloop's loop.time() moves in whole milliseconds, too
@@ -160,6 +163,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         self.stream_id = 0
         self.route: HttpRoute | None = None
         self.pending_in: Tunnel | None = None
+        self.traffic: Traffic | None = None  # the tunnel's counters, once the stream is open
         # Request direction.
         self.rstate = R_HEAD
         self.inbuf = bytearray()
@@ -242,6 +246,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         del view
         if k:
             self.session.commit(self.stream_id, k)
+            self.traffic.received += k  # type: ignore[union-attr]
             if self.rstate == R_BODY:
                 self.exchanges[-1].bytes_in += k
             self.owner.schedule_flush()  # type: ignore[union-attr]
@@ -275,6 +280,10 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         self._closed = True
         self.front.visitors.discard(self)
         self.settle()
+        traffic = self.traffic
+        if traffic is not None:
+            self.traffic = None
+            traffic.open -= 1
         for ex in self.exchanges:  # unanswered: the visitor left (nginx's 499)
             self._log(ex, ex.status or 499)
         self.exchanges.clear()
@@ -361,6 +370,9 @@ class VisitorProtocol(asyncio.BufferedProtocol):
             return True
         sent = self.session.send_data(self.stream_id, data)
         self.owner.schedule_flush()  # type: ignore[union-attr]
+        traffic = self.traffic
+        if traffic is not None:
+            traffic.received += sent
         if sent < len(data):
             self.unsent = data[sent:]
             return False
@@ -383,11 +395,13 @@ class VisitorProtocol(asyncio.BufferedProtocol):
             return False
         name = front.names.lookup(req.host, now) if req.host else None
         if name is None:
+            front.server.refused["http_unknown_host"] += 1
             what = f"No tunnel is registered for {req.host}." if req.host else "The request names no host."
             self.refuse(404 if req.host else 400, what, req=req, head_only=method_head)
             return False
         route: HttpRoute | None = name.holder  # type: ignore[assignment]
         if route is None or route.tunnel is None:
+            front.server.refused["http_offline"] += 1
             self.refuse(502, f"The tunnel for {req.host} is offline: its client is not connected.", req=req,
                         head_only=method_head)
             return False
@@ -398,6 +412,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         if route.auth is not None:
             got = req.authorization or b""
             if not hmac.compare_digest(got, route.auth):
+                front.server.refused["http_basic_auth"] += 1
                 self.refuse(401, "This tunnel needs a user name and password.", req=req, route=route,
                             headers=(("WWW-Authenticate", 'Basic realm="fasttun", charset="UTF-8"'),),
                             head_only=method_head)
@@ -405,6 +420,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         if route.limiter is not None:
             wait = route.limiter.check(self.peer_ip, now)
             if wait:
+                front.server.refused["http_rate_limit"] += 1
                 retry = max(1, int(wait + 0.999))
                 self.refuse(429, f"Too many requests from your address; try again in {retry} s.", req=req,
                             route=route, headers=(("Retry-After", str(retry)),), head_only=method_head)
@@ -420,6 +436,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
             self.owner = owner
             self.session = owner.session
             self.route = route
+            self.traffic = tunnel.traffic
         out = forward_head(req, client_ip=self.peer_ip, proto=self.scheme, host_header=route.host_header,
                            set_headers=route.set_headers, drop=route.drop, cache=self._tail)
         ex = Exchange(req, route, now)
@@ -566,6 +583,9 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         if self._closed:
             self.session.consumed(self.stream_id, n)
             return
+        traffic = self.traffic
+        if traffic is not None:
+            traffic.delivered += n
         self._credit(n)
         self._after_responses()
 
@@ -601,6 +621,9 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         self._log(ex, status)
         self._out.append(p)
         self.flush_out()
+        traffic = self.traffic
+        if traffic is not None:
+            traffic.delivered += n
         self._credit(n)
         self._after_responses()
         return True
@@ -866,6 +889,9 @@ class HttpFront:
         self._records_handle: asyncio.Handle | None = None
         self.http_port = 0  # bound ports (when asked for port 0, what the OS chose)
         self.https_port = 0
+        # Request durations (s), as a histogram: counts per DURATION_BUCKETS bound, +Inf last.
+        self.durations = [0] * (len(DURATION_BUCKETS) + 1)
+        self.duration_sum = 0.0
 
     async def start(self) -> None:
         """Open the HTTP and HTTPS ports.
@@ -983,6 +1009,10 @@ class HttpFront:
         now = _now()
         duration = now - ex.started
         route = ex.route
+        self.durations[bisect.bisect_left(DURATION_BUCKETS, duration)] += 1
+        self.duration_sum += duration
+        if route is not None and route.tunnel is not None and 100 <= status < 600:
+            route.tunnel.statuses[status // 100] += 1
         if self.access_log is not None:
             self.access_log.write({
                 "time": time.time(), "client": v.peer, "host": ex.host, "method": ex.method.decode("latin-1"),
