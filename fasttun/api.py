@@ -34,6 +34,7 @@ class Server:
         self.config = base.replace(**fields) if fields else base
         self._server = TunnelServer(self.config)
         self._http: Any = None  # the HTTP front (fasttun.http.front.HttpFront), when on
+        self._admin: Any = None  # the admin API (fasttun.admin.serverapi.AdminApi), when on
 
     async def __aenter__(self) -> "Server":
         await self.start()
@@ -62,9 +63,21 @@ class Server:
                 raise
             self._http = front
             self._server.fronts[front.kind] = front
+        if cfg.admin_port is not None:
+            from .admin.serverapi import AdminApi  # only servers with --admin load it (and prometheus-client)
+
+            admin = AdminApi(self._server, None if cfg.admin_open else cfg.admin_token)
+            try:
+                await admin.start(cfg.admin_host, cfg.admin_port)
+            except BaseException:
+                await self.close()
+                raise
+            self._admin = admin
 
     async def close(self) -> None:
         """Tell the clients the server goes away and free every port."""
+        if self._admin is not None:
+            await self._admin.close()
         if self._http is not None:
             await self._http.close()
         await self._server.close()
@@ -83,6 +96,11 @@ class Server:
     def https_port(self) -> int | None:
         """The HTTPS port as bound (None when off)."""
         return self._http.https_port or None if self._http is not None else None
+
+    @property
+    def admin_address(self) -> tuple[str, int] | None:
+        """(host, port) of the admin API as bound (None when off)."""
+        return self._admin.address if self._admin is not None else None
 
     @property
     def public_ports(self) -> list[int]:
@@ -111,18 +129,22 @@ class Client:
             tunnel answered; the record has ``method``, ``path``, ``status``,
             ``bytes`` (of the answer), ``duration`` (s) and ``client`` (the
             visitor's address).  Without it the server sends no records.
+        on_tunnel_closed: called with (``Tunnel``, reason) when the server
+            closes a tunnel (a limit such as ``max_serves`` or ``expire``, or
+            the operator); it is not asked for again.
         **fields: other ``ClientConfig`` fields.
     """
 
     def __init__(self, server: str = f"127.0.0.1:{DEFAULT_CONTROL_PORT}", *, token: str | None = None,
                  reconnect: bool = True, on_tunnel: Callable[[Tunnel], None] | None = None,
                  on_request: Callable[[Tunnel, dict], None] | None = None,
+                 on_tunnel_closed: Callable[[Tunnel, str], None] | None = None,
                  config: ClientConfig | None = None, **fields: Any) -> None:
         if config is None:
             host, port = parse_hostport(server, "127.0.0.1", "server", DEFAULT_CONTROL_PORT)
             config = ClientConfig(server_host=host, server_port=port, token=token, reconnect=reconnect, **fields)
         self.config = config
-        self._client = TunnelClient(config, on_tunnel, on_request)
+        self._client = TunnelClient(config, on_tunnel, on_request, on_tunnel_closed)
 
     async def __aenter__(self) -> "Client":
         await self.connect()

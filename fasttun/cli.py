@@ -32,6 +32,7 @@ from .config import (
     ServerConfig,
     load_client_file,
     load_server_file,
+    parse_duration,
     parse_header,
     parse_hostport,
     parse_local,
@@ -176,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(default {ServerConfig.http_reserve:g})")
     h.add_argument("--access-log", metavar="FILE", default=None,
                    help="append one JSON line per HTTP request to FILE")
+    a = s.add_argument_group("control plane (docs/api.md)")
+    a.add_argument("--admin", metavar="HOST:PORT", default=None,
+                   help="serve the admin API, /metrics and the dashboard there (off by default; e.g. 127.0.0.1:7500)")
+    a.add_argument("--admin-token", metavar="TOKEN", default=None,
+                   help="token the admin API asks for: 'Authorization: Bearer TOKEN', or as the password of "
+                        "basic auth in a browser (or set FASTTUN_ADMIN_TOKEN)")
+    a.add_argument("--admin-open", action="store_true", default=None,
+                   help="serve the admin API without a token; only on a loopback --admin address")
     s.add_argument("--heartbeat-interval", type=float, default=None, metavar="SECONDS",
                    help=f"seconds between heartbeats, both ways (default {ServerConfig.ping_interval:g})")
     s.add_argument("--heartbeat-timeout", type=float, default=None, metavar="SECONDS",
@@ -228,6 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set a header on every request; an empty value removes it; repeatable")
     h.add_argument("--rate-limit", type=float, default=None, metavar="N",
                    help="requests per second per visitor address; more get 429 with Retry-After")
+    lim = e.add_argument_group("limits the server enforces on each tunnel given here")
+    lim.add_argument("--max-conns", type=int, default=0, metavar="N",
+                     help="visitor connections open at once; more are refused")
+    lim.add_argument("--max-serves", type=int, default=0, metavar="N",
+                     help="close the tunnel after N connections")
+    lim.add_argument("--expire", metavar="DURATION", default=None,
+                     help="close the tunnel after DURATION (90s, 15m, 2h, 1d)")
     t = e.add_argument_group("TCP tunnels")
     t.add_argument("--proxy-protocol", metavar="v1|v2", default=None,
                    help="send a PROXY protocol header to the local service first, so that it sees the "
@@ -277,9 +293,11 @@ SERVE_DEFAULTS: dict[str, object] = {
     "handshake_timeout": ServerConfig.handshake_timeout, "buffer_size": DEFAULT_BUFFER_KIB,
     "http_port": None, "https_port": None, "https_cert": None, "https_key": None, "domain": "",
     "http_timeout": ServerConfig.http_timeout, "http_reserve": ServerConfig.http_reserve, "access_log": None,
+    "admin": None, "admin_token": None, "admin_open": False,
 }
 # Types of the options whose default is None (the others have their default's type).
-SERVE_TYPES: dict[str, type] = {"http_port": int, "https_port": int, "heartbeat_timeout": float}
+SERVE_TYPES: dict[str, type] = {"http_port": int, "https_port": int, "heartbeat_timeout": float, "admin": str,
+                                "admin_token": str}
 
 
 def _serve_options(args: argparse.Namespace) -> tuple[dict, tuple[ClientAccess, ...]]:
@@ -287,6 +305,8 @@ def _serve_options(args: argparse.Namespace) -> tuple[dict, tuple[ClientAccess, 
     opts = dict(SERVE_DEFAULTS)
     if os.environ.get("FASTTUN_TOKEN"):
         opts["token"] = os.environ["FASTTUN_TOKEN"]
+    if os.environ.get("FASTTUN_ADMIN_TOKEN"):
+        opts["admin_token"] = os.environ["FASTTUN_ADMIN_TOKEN"]
     clients: tuple[ClientAccess, ...] = ()
     if args.config:
         values, clients = load_server_file(args.config, SERVE_DEFAULTS, SERVE_TYPES)
@@ -316,8 +336,17 @@ def _serve_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
                        clients=clients, http_port=o["http_port"], https_port=o["https_port"],  # type: ignore[arg-type]
                        https_cert=o["https_cert"], https_key=o["https_key"],  # type: ignore[arg-type]
                        domain=str(o["domain"] or ""), http_timeout=float(o["http_timeout"]),  # type: ignore[arg-type]
-                       http_reserve=float(o["http_reserve"]), access_log=o["access_log"])  # type: ignore[arg-type]
+                       http_reserve=float(o["http_reserve"]), access_log=o["access_log"],  # type: ignore[arg-type]
+                       **_admin_fields(o))
     return cfg.validate(), generated
+
+
+def _admin_fields(o: dict) -> dict:
+    if not o["admin"]:
+        return {"admin_token": o["admin_token"], "admin_open": bool(o["admin_open"])}
+    host, port = parse_hostport(str(o["admin"]), "127.0.0.1", "--admin", None)
+    return {"admin_host": host, "admin_port": port, "admin_token": o["admin_token"],
+            "admin_open": bool(o["admin_open"])}
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -361,6 +390,11 @@ async def _serve(args: argparse.Namespace) -> int:
                           (("http", server.http_port, 80), ("https", server.https_port, 443)) if p)
         print(f"HTTP tunnels on {where}; expose a web service with:  {command} --http --subdomain NAME",
               flush=True)
+    if server.admin_address is not None:
+        ahost, aport = server.admin_address
+        ahost = f"[{ahost}]" if ":" in ahost else ahost
+        access = "open on loopback, no token" if cfg.admin_open else "token: --admin-token"
+        print(f"admin API and dashboard on http://{ahost}:{aport}/ ({access}); metrics at /metrics", flush=True)
     try:
         name = await _wait_signal()
     finally:
@@ -403,23 +437,25 @@ def _client_config(args: argparse.Namespace) -> ClientConfig:
         "request_headers": tuple(parse_header(h) for h in args.request_header),
     }
     proxy_protocol = parse_proxy_protocol(args.proxy_protocol) if args.proxy_protocol else 0
+    limits = {"max_conns": args.max_conns, "max_serves": args.max_serves,
+              "expire": parse_duration(args.expire) if args.expire else 0.0}
     routes: list[Route] = []
     if args.local:
         lhost, lport = parse_local(args.local)
         if args.http:
             routes.append(Route(lhost, lport, args.remote_port, http=True, subdomain=args.subdomain,
-                                hostname=args.hostname, **http_options))
+                                hostname=args.hostname, **http_options, **limits))
         else:
             routes.append(Route(lhost, lport, args.remote_port, subdomain=args.subdomain, hostname=args.hostname,
-                                proxy_protocol=proxy_protocol, **http_options))
+                                proxy_protocol=proxy_protocol, **http_options, **limits))
     elif args.remote_port or args.http or args.subdomain or args.hostname:
         raise ConfigError("--remote-port, --http, --subdomain and --hostname need LOCAL")
     for text in args.route:
         r = parse_route(text)
         if r.http:
-            r = dataclasses.replace(r, **http_options)
+            r = dataclasses.replace(r, **http_options, **limits)
         else:
-            r = dataclasses.replace(r, proxy_protocol=proxy_protocol)
+            r = dataclasses.replace(r, proxy_protocol=proxy_protocol, **limits)
         routes.append(r)
     if not routes and not file_routes:
         raise ConfigError("nothing to expose: give LOCAL (e.g. 3000), -r LOCAL-REMOTE or [[routes]] in --config")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from dataclasses import dataclass, field
 
@@ -11,7 +12,7 @@ from .exceptions import ConfigError
 __all__ = ["ServerConfig", "ClientConfig", "Route", "ClientAccess", "load_server_file",
            "DEFAULT_CONTROL_PORT", "DEFAULT_PORTS",
            "parse_hostport", "parse_local", "parse_route", "parse_ports", "parse_header", "parse_proxy_protocol",
-           "load_client_file", "ROUTE_KEYS"]
+           "load_client_file", "ROUTE_KEYS", "parse_duration"]
 
 DEFAULT_CONTROL_PORT = 7000
 DEFAULT_PORTS = (10000, 19999)
@@ -90,6 +91,15 @@ class ServerConfig:
     """Seconds a disconnected client's HTTP names stay reserved for it (visitors get 502 meanwhile)."""
     access_log: str | None = None
     """File to append a JSON line per HTTP request to."""
+    # The control plane (docs/api.md)
+    admin_host: str = "127.0.0.1"
+    """Address of the admin API, metrics and dashboard."""
+    admin_port: int | None = None
+    """Port of the admin API (None: off; 0: any free port)."""
+    admin_token: str | None = None
+    """Token the admin API asks for (bearer, or the password of basic auth)."""
+    admin_open: bool = False
+    """Serve the admin API without a token (only on a loopback address)."""
 
     def validate(self) -> "ServerConfig":
         """Return self, or raise ConfigError naming the bad value."""
@@ -127,6 +137,17 @@ class ServerConfig:
             raise ConfigError(f"--http-timeout {self.http_timeout}: want a positive number of seconds")
         if self.http_reserve < 0:
             raise ConfigError(f"--http-reserve {self.http_reserve}: want 0 or more seconds")
+        if self.admin_port is not None:
+            _check_port(self.admin_port, "--admin port", allow_zero=True)
+            if self.admin_open and self.admin_token:
+                raise ConfigError("--admin-open and --admin-token: choose one")
+            if not self.admin_open and not self.admin_token:
+                raise ConfigError("--admin needs --admin-token (or --admin-open, on a loopback address only)")
+            if self.admin_open and not _is_loopback(self.admin_host):
+                raise ConfigError(f"--admin-open serves without a token, so only on a loopback address "
+                                  f"(127.0.0.1, ::1), not {self.admin_host or '*'}")
+        elif self.admin_open or self.admin_token:
+            raise ConfigError("--admin-token/--admin-open need --admin HOST:PORT")
         return self
 
     def replace(self, **changes: object) -> "ServerConfig":
@@ -163,6 +184,13 @@ class Route:
     # TCP tunnels
     proxy_protocol: int = 0
     """Send a PROXY protocol header (version 1 or 2) to the local service first; 0: off."""
+    # Limits the server enforces (any tunnel)
+    max_conns: int = 0
+    """Visitor connections open at once (more are refused); 0: no limit."""
+    max_serves: int = 0
+    """Connections served, after which the tunnel closes; 0: no limit."""
+    expire: float = 0.0
+    """Seconds after which the tunnel closes; 0: never."""
 
     @property
     def local(self) -> str:
@@ -195,6 +223,10 @@ class Route:
             raise ConfigError("--basic-auth: want USER:PASS")
         if self.rate_limit is not None and not 0 < self.rate_limit <= 1e6:
             raise ConfigError(f"--rate-limit {self.rate_limit:g}: want a positive number of requests per second")
+        if self.max_conns < 0 or self.max_serves < 0:
+            raise ConfigError(f"{what}: --max-conns and --max-serves want 0 (no limit) or more")
+        if self.expire < 0:
+            raise ConfigError(f"{what}: --expire wants a positive duration")
         if self.proxy_protocol not in (0, 1, 2):
             raise ConfigError(f"--proxy-protocol: want v1 or v2, not {self.proxy_protocol!r}")
         for name, value in self.request_headers:
@@ -424,6 +456,7 @@ def load_server_file(path: str, known: dict, types: dict | None = None) -> tuple
 ROUTE_KEYS: dict[str, type] = {
     "local": str, "remote_port": int, "http": bool, "subdomain": str, "hostname": str, "basic_auth": str,
     "host_header": str, "request_headers": list, "rate_limit": float, "proxy_protocol": str,
+    "max_conns": int, "max_serves": int, "expire": str, "type": str,
 }
 
 
@@ -437,33 +470,60 @@ def load_client_file(path: str, known: dict, types: dict | None = None) -> tuple
         ConfigError: the file cannot be read, or a key or value is wrong.
     """
     data = _read_toml(path)
-    values = _options_of(path, data, known, types or {}, ("routes",))
+    values = _options_of(path, data, known, types or {}, ("tunnels", "routes"))
     routes: list[Route] = []
-    entries = data.get("routes", [])
+    table = "tunnels" if "tunnels" in data else "routes"  # [[routes]]: the older name
+    if "tunnels" in data and "routes" in data:
+        raise ConfigError(f"--config {path}: [[tunnels]] and [[routes]] are the same; use [[tunnels]]")
+    entries = data.get(table, [])
     if not isinstance(entries, list):
-        raise ConfigError(f"--config {path}: 'routes' must be an array of tables ([[routes]])")
+        raise ConfigError(f"--config {path}: '{table}' must be an array of tables ([[{table}]])")
     for i, entry in enumerate(entries):
-        where = f"--config {path}: routes[{i}]"
+        where = f"--config {path}: {table}[{i}]"
         if not isinstance(entry, dict) or "local" not in entry:
             raise ConfigError(f"{where}: want a table with at least local = \"PORT\" or \"HOST:PORT\"")
         fields: dict = {}
         for key, value in entry.items():
             if key not in ROUTE_KEYS:
                 raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(ROUTE_KEYS)})")
-            if key == "local" and isinstance(value, int) and not isinstance(value, bool):
+            if key in ("local", "expire") and isinstance(value, (int, float)) and not isinstance(value, bool):
                 value = str(value)
             fields[key] = _typed(where, key, value, ROUTE_KEYS[key])
         host, port = parse_local(fields.pop("local"))
         headers = tuple(parse_header(h) if isinstance(h, str) else _bad_header(where, h)
                         for h in fields.pop("request_headers", ()))
         pp = fields.pop("proxy_protocol", None)
-        route = Route(host, port, request_headers=headers, proxy_protocol=parse_proxy_protocol(pp) if pp else 0,
-                      **fields)
+        expire = fields.pop("expire", None)
+        kind = fields.pop("type", None)
+        if kind not in (None, "tcp", "http"):
+            raise ConfigError(f"{where}: type = {kind!r}: want \"tcp\" or \"http\"")
+        if kind == "http":
+            fields["http"] = True
+        try:
+            route = Route(host, port, request_headers=headers, proxy_protocol=parse_proxy_protocol(pp) if pp else 0,
+                          expire=parse_duration(expire, "expire") if expire else 0.0, **fields)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         try:
             routes.append(route.validate())
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
     return values, tuple(routes)
+
+
+def parse_duration(text: str, what: str = "--expire") -> float:
+    """Seconds in ``90``, ``90s``, ``15m``, ``2h``, ``1d`` (or ``1h30m``)."""
+    text = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        seconds = float(text)
+    else:
+        parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise ConfigError(f"{what} {text!r}: want a duration such as 90s, 15m, 2h or 1d")
+        seconds = sum(float(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[u] for n, u in parts)
+    if not 0 < seconds <= 10 * 365 * 86400:
+        raise ConfigError(f"{what} {text!r}: want a positive duration (at most ten years)")
+    return seconds
 
 
 def _bad_header(where: str, value: object) -> tuple[str, str]:
@@ -487,3 +547,12 @@ def _client_entry(path: str, i: int, entry: object) -> ClientAccess:
     if not isinstance(ports, str):
         raise ConfigError(f"{where}: ports = \"LOW-HIGH\" is required")
     return ClientAccess(str(name), token, parse_ports(ports))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -25,7 +25,7 @@ from ..config import ClientConfig, Route
 from ..exceptions import AuthenticationError, ConnectError, FasttunError, ProtocolError, TunnelError
 from ..transports import tls
 from .auth import auth_mac
-from .protocol import SessionProtocol, format_size
+from .protocol import SessionProtocol, Traffic, format_size
 from .proxyproto import proxy_header
 from .relay import StreamProtocol
 
@@ -62,7 +62,11 @@ class Tunnel:
         self.urls: list[str] = []
         self.tunnel_id = 0
         self.closed = False
+        self.closed_reason = ""  # why the server closed it (a limit, the operator)
         self.addresses: list | None = None  # the local service's addresses, resolved once
+        self.traffic = Traffic()  # received: from the local service; delivered: to it
+        # Limits are the route's; a deadline (wall clock) outlives reconnects.
+        self.deadline = time.time() + route.expire if route.expire else 0.0
 
     @property
     def url(self) -> str:
@@ -105,14 +109,26 @@ class Tunnel:
             conn.by_id.pop(self.tunnel_id, None)
             conn.send_control({"op": "unbind", "tunnel": self.tunnel_id})
 
+    def _limits(self) -> dict:
+        """The route's limits, as what is left of them after a reconnect."""
+        route = self.route
+        out: dict = {}
+        if route.max_conns:
+            out["max_conns"] = route.max_conns
+        if route.max_serves:
+            out["max_serves"] = max(1, route.max_serves - self.traffic.total)
+        if self.deadline:
+            out["expire"] = max(0.001, self.deadline - time.time())
+        return out
+
     def bind_message(self, prefer: bool) -> dict:
         """The ``bind`` asking for this tunnel (docs/spec.md §4.7, §9.1)."""
         route = self.route
         if not route.http:
             port = self.remote_port or self.requested_port
-            return {"port": port, "local": self.local_address, "prefer": prefer}
+            return {"port": port, "local": self.local_address, "prefer": prefer, **self._limits()}
         msg: dict = {"kind": "http", "local": self.local_address, "claim": self.client.claim,
-                     "log": self.client.on_request is not None}
+                     "log": self.client.on_request is not None, **self._limits()}
         if route.hostname:
             msg["hostname"] = route.hostname
         elif route.subdomain or self.label:
@@ -191,6 +207,10 @@ class ServerSession(SessionProtocol):
             fut = self.requests.pop(msg.get("id"), None)  # type: ignore[arg-type]
             if fut is not None and not fut.done():
                 fut.set_result(msg)
+        elif op == "closed":
+            tunnel = self.by_id.pop(msg.get("tunnel"), None)  # type: ignore[arg-type]
+            if tunnel is not None:
+                self.client.tunnel_closed(tunnel, str(msg.get("reason", ""))[:300] or "closed by the server")
 
     def on_go_away(self, code: int, message: str) -> None:
         self.go_away_code = code
@@ -234,6 +254,7 @@ class ServerSession(SessionProtocol):
             self.session.send_reset(stream_id, RESET_UNKNOWN_TUNNEL)
             return
         st = StreamProtocol(self, stream_id, tunnel_id)
+        st.traffic = tunnel.traffic
         if tunnel.route.proxy_protocol:
             st.prefix = proxy_header(tunnel.route.proxy_protocol, info)
         self.streams[stream_id] = st
@@ -268,11 +289,13 @@ class TunnelClient:
     """Connects to a tunnel server and keeps the tunnels open."""
 
     def __init__(self, config: ClientConfig, on_tunnel: Callable[[Tunnel], None] | None = None,
-                 on_request: Callable[[Tunnel, dict], None] | None = None) -> None:
+                 on_request: Callable[[Tunnel, dict], None] | None = None,
+                 on_tunnel_closed: Callable[[Tunnel, str], None] | None = None) -> None:
         self.config = config.validate()
         self.tunnels: list[Tunnel] = []
         self.conn: ServerSession | None = None
         self.on_tunnel = on_tunnel
+        self.on_tunnel_closed = on_tunnel_closed  # called with a tunnel the server closed, and why
         self.on_request = on_request  # called with each request an HTTP tunnel answered (docs/spec.md §9.2)
         # Sent with every HTTP bind: the server keeps this client's names for it
         # while it is away, and gives them back only to the same claim.
@@ -443,10 +466,25 @@ class TunnelClient:
 
     async def _rebind(self) -> None:
         for tunnel in list(self.tunnels):
+            if tunnel.deadline and time.time() >= tunnel.deadline:
+                self.tunnel_closed(tunnel, "it expired while the server was away")
+                continue
             try:
                 await self._bind(tunnel, prefer=not tunnel.requested_port)
             except FasttunError as exc:
                 log.error("cannot reopen %s -> %s: %s", tunnel.url, tunnel.local_address, exc)
+
+    def tunnel_closed(self, tunnel: Tunnel, reason: str) -> None:
+        """The server closed *tunnel* (a limit, the operator): it is not asked for again."""
+        if tunnel.closed:
+            return
+        tunnel.closed = True
+        tunnel.closed_reason = reason
+        if tunnel in self.tunnels:
+            self.tunnels.remove(tunnel)
+        log.warning("%s -> %s closed by the server: %s", tunnel.url, tunnel.local_address, reason)
+        if self.on_tunnel_closed is not None:
+            self.on_tunnel_closed(tunnel, reason)
 
     def _fail(self, exc: BaseException) -> None:
         if self.failed is not None and not self.failed.done():

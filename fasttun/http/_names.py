@@ -164,6 +164,12 @@ class Names:
         if self._names.get(name.host) is name:
             del self._names[name.host]
 
+    def snapshot(self, now: float) -> list[Name]:
+        """Every name held or still reserved, by host name."""
+        for host in [h for h, n in self._names.items() if n.holder is None and now >= n.expires]:
+            del self._names[host]
+        return [self._names[h] for h in sorted(self._names)]
+
     def lookup(self, host: str, now: float) -> Name | None:
         """The name *host* (lower case, no port), held or still reserved; else None."""
         name = self._names.get(host)

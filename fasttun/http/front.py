@@ -874,6 +874,7 @@ class HttpFront:
     """
 
     kind = "http"
+    duration_buckets = DURATION_BUCKETS
 
     def __init__(self, server: TunnelServer, config: ServerConfig) -> None:
         self.server = server
