@@ -359,7 +359,7 @@ class TunnelServer:
         if expire:
             tunnel.expires = time.time() + expire
             tunnel.timer = asyncio.get_running_loop().call_later(
-                expire, self.close_tunnel, tunnel, f"it expired after {expire:g} s")
+                expire, self.close_tunnel, tunnel, "it expired (expire)")
 
     def close_tunnel(self, tunnel: Tunnel, reason: str) -> None:
         """Close *tunnel* on the server's initiative (a limit, the operator);
