@@ -37,7 +37,10 @@ function since(epoch) {
 }
 
 async function api(method, path) {
-  const r = await fetch(path, { method, headers: { "Accept": "application/json" } });
+  // From the origin: a page opened as http://user:token@host/ may not fetch
+  // relative URLs (they would carry the credentials); the browser's
+  // authentication cache sends them instead.
+  const r = await fetch(location.origin + path, { method, headers: { "Accept": "application/json" } });
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(body.error || r.status + " " + r.statusText);
   return body;
@@ -107,7 +110,7 @@ function renderTunnels(tunnels, now) {
       el("td", { class: "num open" }, t.connections_open), el("td", { class: "num total" }, t.connections_total),
       el("td", { class: "num bytes-in", title: t.bytes_in + " bytes" }, size(t.bytes_in)),
       el("td", { class: "num bytes-out", title: t.bytes_out + " bytes" }, size(t.bytes_out)),
-      el("td", {}, requests(t)), el("td", {}, spark(h)), el("td", {}, close)));
+      el("td", { class: "reqs" }, requests(t)), el("td", {}, spark(h)), el("td", {}, close)));
   }
   for (const id of [...history.keys()]) if (!alive.has(id)) history.delete(id);
   document.getElementById("tunnels-empty").hidden = tunnels.length > 0;
