@@ -47,7 +47,8 @@ async function api(method, path) {
 }
 
 function spark(samples) {
-  const c = el("canvas", { class: "spark", width: 160, height: 32 });
+  const W = 120;
+  const c = el("canvas", { class: "spark", width: W, height: 32 });
   const g = c.getContext("2d");
   const rates = [];
   for (let i = 1; i < samples.length; i++) {
@@ -56,12 +57,12 @@ function spark(samples) {
   }
   const max = Math.max(1, ...rates.map(r => Math.max(r[0], r[1])));
   g.strokeStyle = "#e2e5eb";
-  g.strokeRect(0.5, 0.5, 159, 31);
+  g.strokeRect(0.5, 0.5, W - 1, 31);
   [[0, "#2563eb"], [1, "#0f9d58"]].forEach(([k, color]) => {
     g.beginPath();
     g.strokeStyle = color;
     rates.forEach((r, i) => {
-      const x = 160 - (rates.length - i) * (160 / (HISTORY - 1));
+      const x = W - (rates.length - i) * (W / (HISTORY - 1));
       const y = 30 - (r[k] / max) * 28;
       if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
     });
