@@ -83,19 +83,20 @@ routes (-r LOCAL-REMOTE): REMOTE is a public port (0: any), or an HTTP name: 'ht
   subdomain), 'http:NAME' (subdomain NAME) or 'http:HOST.DOMAIN' (a whole host name).
   --basic-auth, --host-header, --request-header and --rate-limit apply to every HTTP tunnel
   of the command line, --proxy-protocol to every TCP one; for options per tunnel, use --config.
-example --config file (TOML; flags override it, routes add to those of the command line):
+example --config file (TOML; flags override it, its tunnels add to those of the command line):
   server = "tunnel.example.com:7000"
   token = "T"
-  [[routes]]
+  [[tunnels]]
   local = "3000"
-  http = true
+  type = "http"
   subdomain = "myapp"
   basic_auth = "me:secret"
   request_headers = ["X-Env: demo", "X-Debug:"]   # an empty value removes the field
-  [[routes]]
+  [[tunnels]]
   local = "localhost:5432"
   remote_port = 15432
   proxy_protocol = "v2"
+  max_conns = 20                                  # also max_serves, expire = "2h"
 HTTP tunnels print one line per request (time, method, path, status, size, duration); -q silences them.
 environment: FASTTUN_SERVER, FASTTUN_TOKEN, FASTTUN_LOOP=asyncio (do not use uvloop)
 """
@@ -221,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-reconnect", action="store_true", default=None,
                    help="exit when the server is lost instead of reconnecting with backoff (1 s doubling to 30 s)")
     e.add_argument("--config", metavar="FILE",
-                   help="TOML file with any of these options (dashes as underscores) and [[routes]] tables "
+                   help="TOML file with any of these options (dashes as underscores) and [[tunnels]] tables "
                         "(see below)")
     h = e.add_argument_group("HTTP tunnels (the server needs --http-port or --https-port)")
     h.add_argument("--http", action="store_true",
@@ -458,7 +459,7 @@ def _client_config(args: argparse.Namespace) -> ClientConfig:
             r = dataclasses.replace(r, proxy_protocol=proxy_protocol, **limits)
         routes.append(r)
     if not routes and not file_routes:
-        raise ConfigError("nothing to expose: give LOCAL (e.g. 3000), -r LOCAL-REMOTE or [[routes]] in --config")
+        raise ConfigError("nothing to expose: give LOCAL (e.g. 3000), -r LOCAL-REMOTE or [[tunnels]] in --config")
     if not any(r.http for r in routes) and any(v for v in http_options.values()):
         raise ConfigError("--basic-auth, --host-header, --request-header and --rate-limit are for HTTP tunnels "
                           "(--http, or -r LOCAL-http:NAME)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import subprocess
 
 from tests.adminsupport import call, sample, samples
@@ -72,3 +73,33 @@ def test_control_plane_mistakes_exit_with_one_line():
         assert r.returncode == 1 and f"cannot listen on 127.0.0.1:{taken} (--admin)" in r.stderr
         assert "Traceback" not in r.stderr
         first.stop()
+
+
+def test_config_files_tunnels_limits_and_admin(tmp_path):
+    svc_port, svc = echo_service()
+    ctrl, ports, admin, http_port = free_port(), free_range(), free_port(), free_port()
+    serve = tmp_path / "serve.toml"
+    serve.write_text(f'admin = "127.0.0.1:{admin}"\nadmin_token = "{ADMIN}"\nhttp_port = {http_port}\n'
+                     f'domain = "tunnel.test"\ntoken = "{TOKEN}"\n')
+    expose = tmp_path / "expose.toml"
+    expose.write_text(f'server = "127.0.0.1:{ctrl}"\ntoken = "{TOKEN}"\n'
+                      f'[[tunnels]]\nlocal = "{svc_port}"\nmax_conns = 3\nexpire = "2h"\n'
+                      f'[[tunnels]]\nlocal = "{svc_port}"\ntype = "http"\nsubdomain = "cfg"\nmax_serves = 9\n')
+    with Proc(server_args(ctrl, ports, "--config", str(serve)), {}) as server:
+        server.wait_line(rf"admin API and dashboard on http://127\.0\.0\.1:{admin}/")
+        with Proc(["expose", "--config", str(expose)], {}) as client:
+            client.wait_line(rf"^tcp://127\.0\.0\.1:\d+ -> localhost:{svc_port}$")
+            client.wait_line(rf"^http://cfg\.tunnel\.test:{http_port} -> localhost:{svc_port}$")
+            r = asyncio.run(call(("127.0.0.1", admin), "GET", "/api/v1/tunnels", token=ADMIN))
+            limits = {t["kind"]: t["limits"] for t in r.json()["tunnels"]}
+            assert limits["tcp"]["max_conns"] == 3 and 7100 < limits["tcp"]["expires"] - time.time() <= 7200
+            assert limits["http"] == {"max_conns": None, "max_serves": 9, "expires": None}
+        server.stop()
+    bad = tmp_path / "bad.toml"
+    for text, msg in [('[[tunnels]]\nlocal = "1"\ntype = "udp"\n', "type = 'udp'"),
+                      ('[[tunnels]]\nlocal = "1"\nexpire = "later"\n', "want a duration"),
+                      ('[[tunnels]]\nlocal = "1"\n[[routes]]\nlocal = "2"\n', "use [[tunnels]]")]:
+        bad.write_text(f'server = "127.0.0.1:1"\n{text}')
+        r = run(["expose", "--config", str(bad)])
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+    svc.close()
