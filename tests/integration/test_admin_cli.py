@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import subprocess
+import time
 
 from tests.adminsupport import call, sample, samples
 
-from .test_cli import TOKEN, Proc, echo_service, echo_through, run, server_args
 from ..support import free_port, free_range
+from .test_cli import TOKEN, Proc, echo_service, echo_through, run, server_args
 
 ADMIN = "cli-admin-token"
 

@@ -87,7 +87,7 @@ async def test_expire_closes_a_tunnel_at_its_deadline_http_too():
         closed = []
         client = client_for(server, reconnect=False, on_tunnel_closed=lambda t, why: closed.append((t.name, why)))
         await client.connect()
-        t = await client.expose(port, http=True, subdomain="brief", expire=0.5)
+        await client.expose(port, http=True, subdomain="brief", expire=0.5)
         host = f"brief.{DOMAIN}:{server.http_port}"
         v = await Visitor.open(server.http_port)
         status, _, body = await v.request("GET", "/", host)
