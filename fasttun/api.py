@@ -18,6 +18,7 @@ from typing import Any, Callable
 from .aio.client import Tunnel, TunnelClient
 from .aio.server import TunnelServer
 from .config import DEFAULT_CONTROL_PORT, ClientConfig, Route, ServerConfig, parse_hostport
+from .exceptions import ConfigError
 
 __all__ = ["Server", "Client", "Tunnel"]
 
@@ -145,6 +146,7 @@ class Client:
             config = ClientConfig(server_host=host, server_port=port, token=token, reconnect=reconnect, **fields)
         self.config = config
         self._client = TunnelClient(config, on_tunnel, on_request, on_tunnel_closed)
+        self._agent: Any = None  # the agent API and inspector (fasttun.admin.agent.AgentApi), when on
 
     async def __aenter__(self) -> "Client":
         await self.connect()
@@ -156,6 +158,34 @@ class Client:
     async def connect(self) -> None:
         """Dial and authenticate; raises ``ConnectError``/``AuthenticationError``."""
         await self._client.connect()
+
+    async def start_inspector(self, host: str = "127.0.0.1", port: int = 4040) -> tuple[str, int]:
+        """Serve the agent API and request inspector on *host*:*port*
+        (docs/api.md, "The agent API"); returns the address as bound.
+        Call it before HTTP tunnels open: their exchanges are recorded from then on.
+
+        Raises:
+            ConfigError: *host* is not a loopback address (the API has no token).
+            OSError: the port cannot be listened on.
+        """
+        from .admin._app import is_loopback
+        from .admin.agent import AgentApi  # only clients with an inspector load it
+
+        if not is_loopback(host):
+            raise ConfigError(f"--inspect serves without a token, so only on a loopback address, not {host}")
+        agent = AgentApi(self._client)
+        try:
+            await agent.start(host, port)
+        except BaseException:
+            self._client.http_stream = None
+            raise
+        self._agent = agent
+        return agent.address
+
+    @property
+    def inspector_address(self) -> tuple[str, int] | None:
+        """Where the inspector listens (None: off)."""
+        return self._agent.address if self._agent is not None else None
 
     async def expose(self, local_port: int, *, local_host: str = "localhost", remote_port: int = 0,
                      **options: Any) -> Tunnel:
@@ -180,6 +210,8 @@ class Client:
 
     async def close(self) -> None:
         """Unregister every tunnel and disconnect."""
+        if self._agent is not None:
+            await self._agent.close()
         await self._client.close()
 
     def summary(self) -> str:

@@ -19,6 +19,7 @@ import time
 from typing import Any, Callable, Coroutine
 
 from ._version import __version__
+from .admin._app import is_loopback
 from .aio.client import Tunnel
 from .aio.protocol import format_size
 from .api import Client, Server
@@ -238,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set a header on every request; an empty value removes it; repeatable")
     h.add_argument("--rate-limit", type=float, default=None, metavar="N",
                    help="requests per second per visitor address; more get 429 with Retry-After")
+    e.add_argument("--inspect", metavar="HOST:PORT|off", default=None,
+                   help="the agent API and request inspector (docs/api.md); loopback only "
+                        "(default: 127.0.0.1:4040 when that port is free)")
     lim = e.add_argument_group("limits the server enforces on each tunnel given here")
     lim.add_argument("--max-conns", type=int, default=0, metavar="N",
                      help="visitor connections open at once; more are refused")
@@ -523,8 +527,24 @@ async def _expose(args: argparse.Namespace) -> int:
     if requests is not None:
         requests.several = sum(r.http for r in cfg.routes) > 1
     client = Client(config=cfg, on_tunnel=announce, on_request=requests)
+    inspect = None
+    if args.inspect != "off":
+        inspect = parse_hostport(args.inspect or "127.0.0.1:4040", "127.0.0.1", "--inspect", None)
+        if not is_loopback(inspect[0]):
+            raise ConfigError(f"--inspect {args.inspect}: the inspector has no token, so it listens on a loopback "
+                              "address only (127.0.0.1, ::1)")
     await client.connect()
     try:
+        if inspect is not None:
+            try:
+                ihost, iport = await client.start_inspector(*inspect)
+            except OSError as exc:
+                if args.inspect:
+                    raise FasttunError(f"cannot listen on {inspect[0]}:{inspect[1]} (--inspect): "
+                                       f"{exc.strerror or exc}") from None
+                log.info("inspector off: %s:%d is in use (--inspect HOST:PORT picks another)", *inspect)
+            else:
+                print(f"inspector on http://{_url_host(ihost)}:{iport}/", flush=True)
         await client.expose_routes(list(cfg.routes))
         stop = asyncio.ensure_future(_wait_signal())
         failed = asyncio.ensure_future(client.wait_failed())
@@ -543,6 +563,10 @@ async def _expose(args: argparse.Namespace) -> int:
             requests.flush()
     log.warning("%s: stopped; %s", name, client.summary())
     return 0
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def main(argv: list[str] | None = None) -> int:

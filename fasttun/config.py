@@ -191,6 +191,8 @@ class Route:
     """Connections served, after which the tunnel closes; 0: no limit."""
     expire: float = 0.0
     """Seconds after which the tunnel closes; 0: never."""
+    name: str = ""
+    """What the client's agent API calls the tunnel ("": t1, t2, ... in order)."""
 
     @property
     def local(self) -> str:
@@ -223,6 +225,8 @@ class Route:
             raise ConfigError("--basic-auth: want USER:PASS")
         if self.rate_limit is not None and not 0 < self.rate_limit <= 1e6:
             raise ConfigError(f"--rate-limit {self.rate_limit:g}: want a positive number of requests per second")
+        if self.name and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.name):
+            raise ConfigError(f"{what}: name {self.name!r}: letters, digits, '_', '.', '-' (at most 64)")
         if self.max_conns < 0 or self.max_serves < 0:
             raise ConfigError(f"{what}: --max-conns and --max-serves want 0 (no limit) or more")
         if self.expire < 0:
@@ -456,7 +460,7 @@ def load_server_file(path: str, known: dict, types: dict | None = None) -> tuple
 ROUTE_KEYS: dict[str, type] = {
     "local": str, "remote_port": int, "http": bool, "subdomain": str, "hostname": str, "basic_auth": str,
     "host_header": str, "request_headers": list, "rate_limit": float, "proxy_protocol": str,
-    "max_conns": int, "max_serves": int, "expire": str, "type": str,
+    "max_conns": int, "max_serves": int, "expire": str, "type": str, "name": str,
 }
 
 

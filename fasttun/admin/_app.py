@@ -24,12 +24,13 @@ import hmac
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..aio.protocol import dumps, loads
 
-__all__ = ["Request", "Response", "App", "HttpError", "json_response", "is_loopback"]
+__all__ = ["Request", "Response", "App", "HttpError", "json_response", "is_loopback", "static_file", "int_param"]
 
 MAX_BODY = 1 << 20  # bytes of a request body the APIs accept
 
@@ -192,3 +193,21 @@ def int_param(req: Request, name: str) -> int:
     if not value.isdigit() or len(value) > 18:
         raise HttpError(404, f"no such {name}: {value[:40]!r}")
     return int(value)
+
+
+_STATIC = {  # the files of the package's static folder, and their content types
+    "dashboard.html": "text/html; charset=utf-8",
+    "dashboard.js": "text/javascript; charset=utf-8",
+    "inspector.html": "text/html; charset=utf-8",
+    "inspector.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+
+
+def static_file(name: str) -> Response:
+    """A file of the package's ``static`` folder (only those listed)."""
+    ctype = _STATIC.get(name)
+    if ctype is None:
+        raise HttpError(404, f"no such file: {name[:100]}")
+    data = resources.files(__package__).joinpath("static", name).read_bytes()
+    return Response(200, data, ctype)

@@ -16,33 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from importlib import resources
 from typing import Any
 
 from .._core.consts import GO_AWAY_SHUTDOWN
 from .._version import __version__
 from ..aio.server import ClientSession, Tunnel, TunnelServer
-from ._app import App, HttpError, Request, Response, int_param, json_response
+from ._app import App, HttpError, Request, Response, int_param, json_response, static_file
 from ._server import WebServer
 from .metrics import render_metrics
 
 __all__ = ["AdminApi", "client_info", "tunnel_info"]
-
-_STATIC = {  # file -> content type
-    "dashboard.html": "text/html; charset=utf-8",
-    "dashboard.js": "text/javascript; charset=utf-8",
-    "style.css": "text/css; charset=utf-8",
-}
-
-
-def static_file(name: str) -> Response:
-    """A file of the package's ``static`` folder."""
-    ctype = _STATIC.get(name)
-    if ctype is None:
-        raise HttpError(404, f"no such file: {name[:100]}")
-    data = resources.files(__package__).joinpath("static", name).read_bytes()
-    return Response(200, data, ctype)
-
 
 def client_info(s: ClientSession) -> dict:
     """What the API says about one client."""

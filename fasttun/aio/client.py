@@ -63,6 +63,7 @@ class Tunnel:
         self.tunnel_id = 0
         self.closed = False
         self.closed_reason = ""  # why the server closed it (a limit, the operator)
+        self.key = route.name  # its name in the agent API (t1, t2, ... when the route has none)
         self.addresses: list | None = None  # the local service's addresses, resolved once
         self.traffic = Traffic()  # received: from the local service; delivered: to it
         # Limits are the route's; a deadline (wall clock) outlives reconnects.
@@ -253,7 +254,8 @@ class ServerSession(SessionProtocol):
         if tunnel is None:
             self.session.send_reset(stream_id, RESET_UNKNOWN_TUNNEL)
             return
-        st = StreamProtocol(self, stream_id, tunnel_id)
+        factory = self.client.http_stream if tunnel.route.http else None
+        st = factory(self, stream_id, tunnel) if factory is not None else StreamProtocol(self, stream_id, tunnel_id)
         st.traffic = tunnel.traffic
         if tunnel.route.proxy_protocol:
             st.prefix = proxy_header(tunnel.route.proxy_protocol, info)
@@ -296,6 +298,10 @@ class TunnelClient:
         self.conn: ServerSession | None = None
         self.on_tunnel = on_tunnel
         self.on_tunnel_closed = on_tunnel_closed  # called with a tunnel the server closed, and why
+        # Makes the StreamProtocol of an HTTP tunnel's stream (the inspector's,
+        # which records the exchanges); None: the plain relay.
+        self.http_stream: Callable[[ServerSession, int, Tunnel], StreamProtocol] | None = None
+        self._keys = 0
         self.on_request = on_request  # called with each request an HTTP tunnel answered (docs/spec.md §9.2)
         # Sent with every HTTP bind: the server keeps this client's names for it
         # while it is away, and gives them back only to the same claim.
@@ -409,7 +415,14 @@ class TunnelClient:
     async def expose_route(self, route: Route) -> Tunnel:
         """Open the tunnel *route* describes; see ``expose``."""
         tunnel = Tunnel(self, route.validate())
+        if route.name and any(t.key == route.name for t in self.tunnels):
+            raise TunnelError(f"a tunnel named {route.name!r} is open already")
         await self._bind(tunnel, prefer=False)
+        if not tunnel.key:
+            self._keys += 1
+            while any(t.key == f"t{self._keys}" for t in self.tunnels):
+                self._keys += 1
+            tunnel.key = f"t{self._keys}"
         self.tunnels.append(tunnel)
         return tunnel
 

@@ -103,3 +103,43 @@ def test_config_files_tunnels_limits_and_admin(tmp_path):
         r = run(["expose", "--config", str(bad)])
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
     svc.close()
+
+
+def test_expose_inspect_records_and_adds_tunnels():
+    from .test_http_cli import hello_service
+
+    port, srv = hello_service()
+    echo_port, echo = echo_service()
+    ctrl, ports, http_port, inspect = free_port(), free_range(), free_port(), free_port()
+    with Proc(server_args(ctrl, ports, "--token", TOKEN, "--http-port", str(http_port), "--domain", "tunnel.test"),
+              {}) as server:
+        server.wait_line("listening")
+        base = ["expose", str(port), "--http", "--subdomain", "cli", "--server", f"127.0.0.1:{ctrl}",
+                "--token", TOKEN]
+        with Proc(base + ["--inspect", f"127.0.0.1:{inspect}"], {}) as client:
+            client.wait_line(rf"^inspector on http://127\.0\.0\.1:{inspect}/$")
+            client.wait_line(rf"^http://cli\.tunnel\.test:{http_port} -> localhost:{port}$")
+            r = curl("--resolve", f"cli.tunnel.test:{http_port}:127.0.0.1", f"http://cli.tunnel.test:{http_port}/hi")
+            assert r.stdout.startswith("hello /hi")
+            recs = json.loads(curl(f"http://127.0.0.1:{inspect}/api/requests").stdout)["requests"]
+            assert [(x["path"], x["status"]) for x in recs] == [("/hi", 200)]
+            assert ["User-Agent", f"curl/{curl('--version').stdout.split()[1]}"] in recs[0]["request"]["headers"]
+            r = curl("-X", "POST", "-H", "Content-Type: application/json", "-d", f'{{"local": "{echo_port}"}}',
+                     f"http://127.0.0.1:{inspect}/api/tunnels")
+            added = json.loads(r.stdout)
+            client.wait_line(rf"^tcp://127\.0\.0\.1:{added['remote_port']} -> localhost:{echo_port}$")
+            assert echo_through(added["remote_port"], b"hello" * 1000) == b"hello" * 1000
+            # The port is taken now: asked for explicitly, that is an error.
+            r = run(base + ["--inspect", f"127.0.0.1:{inspect}", "--subdomain", "other"])
+            assert r.returncode == 1 and f"cannot listen on 127.0.0.1:{inspect} (--inspect)" in r.stderr
+            assert "Traceback" not in r.stderr
+            assert client.stop() == 0  # says goodbye: its name is free at once
+        with Proc(base + ["--inspect", "off"], {}) as client:
+            client.wait_line(rf"^http://cli\.tunnel\.test:{http_port} -> ")
+            assert not any("inspector" in line for line in client.out + client.err)
+            client.stop()
+        r = run(base + ["--inspect", "0.0.0.0:4040"])
+        assert r.returncode == 2 and "loopback" in r.stderr and "Traceback" not in r.stderr
+        server.stop()
+    srv.close()
+    echo.close()
