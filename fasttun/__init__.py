@@ -13,6 +13,7 @@ from .exceptions import (
     TunnelError,
     VersionError,
 )
+from .hooks import Hooks, Refused
 
 __all__ = [
     "IMPLEMENTATION",
@@ -30,4 +31,6 @@ __all__ = [
     "TunnelError",
     "ConfigError",
     "ConnectError",
+    "Hooks",
+    "Refused",
 ]

@@ -19,6 +19,7 @@ from .aio.client import Tunnel, TunnelClient
 from .aio.server import TunnelServer
 from .config import DEFAULT_CONTROL_PORT, ClientConfig, Route, ServerConfig, parse_hostport
 from .exceptions import ConfigError
+from .hooks import Hooks
 
 __all__ = ["Server", "Client", "Tunnel"]
 
@@ -27,13 +28,22 @@ class Server:
     """A tunnel server; ``async with Server(...) as s`` starts and stops it.
 
     Accepts a ``ServerConfig`` or its fields as keyword arguments, e.g.
-    ``Server(listen_port=0, ports=(20000, 20100), token="t")``.
+    ``Server(listen_port=0, ports=(20000, 20100), token="t")``, and
+    ``hooks=fasttun.Hooks(...)``: your callbacks for logins, tunnels,
+    connections and closes (``fasttun.hooks``).
     """
 
-    def __init__(self, config: ServerConfig | None = None, **fields: Any) -> None:
+    def __init__(self, config: ServerConfig | None = None, *, hooks: Hooks | None = None, **fields: Any) -> None:
         base = config or ServerConfig()
         self.config = base.replace(**fields) if fields else base
-        self._server = TunnelServer(self.config)
+        if self.config.hook_url is not None:
+            if hooks is not None:
+                raise ConfigError("give hooks or hook_url, not both")
+            from .admin.webhook import check_hook_url, url_hooks
+
+            check_hook_url(self.config.hook_url)
+            hooks = url_hooks(self.config.hook_url, self.config.hook_timeout)
+        self._server = TunnelServer(self.config, hooks)
         self._http: Any = None  # the HTTP front (fasttun.http.front.HttpFront), when on
         self._admin: Any = None  # the admin API (fasttun.admin.serverapi.AdminApi), when on
 

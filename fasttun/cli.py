@@ -187,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "basic auth in a browser (or set FASTTUN_ADMIN_TOKEN)")
     a.add_argument("--admin-open", action="store_true", default=None,
                    help="serve the admin API without a token; only on a loopback --admin address")
+    a.add_argument("--hook-url", metavar="URL", default=None,
+                   help="POST each login, new tunnel, new connection and closed tunnel there as JSON; an answer "
+                        '{"allow": false, "reason": "..."} refuses it; a hook that is down refuses too')
+    a.add_argument("--hook-timeout", type=float, default=None, metavar="SECONDS",
+                   help=f"time the hook has to answer (default {ServerConfig.hook_timeout:g})")
     s.add_argument("--heartbeat-interval", type=float, default=None, metavar="SECONDS",
                    help=f"seconds between heartbeats, both ways (default {ServerConfig.ping_interval:g})")
     s.add_argument("--heartbeat-timeout", type=float, default=None, metavar="SECONDS",
@@ -298,11 +303,12 @@ SERVE_DEFAULTS: dict[str, object] = {
     "handshake_timeout": ServerConfig.handshake_timeout, "buffer_size": DEFAULT_BUFFER_KIB,
     "http_port": None, "https_port": None, "https_cert": None, "https_key": None, "domain": "",
     "http_timeout": ServerConfig.http_timeout, "http_reserve": ServerConfig.http_reserve, "access_log": None,
-    "admin": None, "admin_token": None, "admin_open": False,
+    "admin": None, "admin_token": None, "admin_open": False, "hook_url": None,
+    "hook_timeout": ServerConfig.hook_timeout,
 }
 # Types of the options whose default is None (the others have their default's type).
 SERVE_TYPES: dict[str, type] = {"http_port": int, "https_port": int, "heartbeat_timeout": float, "admin": str,
-                                "admin_token": str}
+                                "admin_token": str, "hook_url": str}
 
 
 def _serve_options(args: argparse.Namespace) -> tuple[dict, tuple[ClientAccess, ...]]:
@@ -342,6 +348,7 @@ def _serve_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
                        https_cert=o["https_cert"], https_key=o["https_key"],  # type: ignore[arg-type]
                        domain=str(o["domain"] or ""), http_timeout=float(o["http_timeout"]),  # type: ignore[arg-type]
                        http_reserve=float(o["http_reserve"]), access_log=o["access_log"],  # type: ignore[arg-type]
+                       hook_url=o["hook_url"], hook_timeout=float(o["hook_timeout"]),  # type: ignore[arg-type]
                        **_admin_fields(o))
     return cfg.validate(), generated
 

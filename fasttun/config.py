@@ -100,6 +100,10 @@ class ServerConfig:
     """Token the admin API asks for (bearer, or the password of basic auth)."""
     admin_open: bool = False
     """Serve the admin API without a token (only on a loopback address)."""
+    hook_url: str | None = None
+    """Post logins, tunnels, connections and closes there as JSON; its answer may refuse them."""
+    hook_timeout: float = 3.0
+    """Seconds the hook has to answer; then the event is refused."""
 
     def validate(self) -> "ServerConfig":
         """Return self, or raise ConfigError naming the bad value."""
@@ -148,6 +152,10 @@ class ServerConfig:
                                   f"(127.0.0.1, ::1), not {self.admin_host or '*'}")
         elif self.admin_open or self.admin_token:
             raise ConfigError("--admin-token/--admin-open need --admin HOST:PORT")
+        if not 0 < self.hook_timeout <= 60:
+            raise ConfigError(f"--hook-timeout {self.hook_timeout:g}: want 0 to 60 seconds")
+        if self.hook_url is not None and not re.match(r"https?://[^/?#]+", self.hook_url):
+            raise ConfigError(f"--hook-url {self.hook_url!r}: want http://HOST[:PORT]/PATH or https://...")
         return self
 
     def replace(self, **changes: object) -> "ServerConfig":

@@ -58,6 +58,7 @@ GO_AWAY_UNSUPPORTED_VERSION = 4
 GO_AWAY_HEARTBEAT_TIMEOUT = 5
 GO_AWAY_SHUTDOWN = 6
 GO_AWAY_LIMIT = 7
+GO_AWAY_REFUSED = 8
 
 GO_AWAY_NAMES = {
     GO_AWAY_NORMAL: "normal",
@@ -68,6 +69,7 @@ GO_AWAY_NAMES = {
     GO_AWAY_HEARTBEAT_TIMEOUT: "heartbeat timeout",
     GO_AWAY_SHUTDOWN: "server shutting down",
     GO_AWAY_LIMIT: "limit reached",
+    GO_AWAY_REFUSED: "refused by the server's policy",
 }
 
 # docs/spec.md §8 "Reset codes".

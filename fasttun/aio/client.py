@@ -19,7 +19,7 @@ import ssl
 import time
 from typing import Callable
 
-from .._core.consts import GO_AWAY_AUTH_FAILED, GO_AWAY_SHUTDOWN, RESET_REFUSED, RESET_UNKNOWN_TUNNEL
+from .._core.consts import GO_AWAY_AUTH_FAILED, GO_AWAY_REFUSED, GO_AWAY_SHUTDOWN, RESET_REFUSED, RESET_UNKNOWN_TUNNEL
 from .._version import __version__
 from ..config import ClientConfig, Route
 from ..exceptions import AuthenticationError, ConnectError, FasttunError, ProtocolError, TunnelError
@@ -219,6 +219,8 @@ class ServerSession(SessionProtocol):
         if not self.ready.done():
             if code == GO_AWAY_AUTH_FAILED:
                 self.ready.set_exception(AuthenticationError(f"the server refused the token ({message})"))
+            elif code == GO_AWAY_REFUSED:
+                self.ready.set_exception(AuthenticationError(f"the server refused this client: {message}"))
             else:
                 self.ready.set_exception(ProtocolError(f"the server closed the connection: {message}"))
         self.close()

@@ -91,6 +91,8 @@ class StreamProtocol(asyncio.BufferedProtocol):
         self.pending_in: Tunnel | None = None  # server: the tunnel counting this stream as pending
         self.prefix: bytes | None = None  # client: written to the local service first (a PROXY header)
         self.traffic: Traffic | None = None  # the tunnel's counters (counted as open while set)
+        self.held = False  # server: a hook decides whether it gets a stream; nothing is sent meanwhile
+        self._fin_waiting = False  # EOF came while bytes (or the stream) waited: FIN once they are sent
 
     # -- asyncio side -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -178,7 +180,8 @@ class StreamProtocol(asyncio.BufferedProtocol):
 
     def eof_received(self) -> bool:
         self._eof_in = True
-        if self._pending:  # held bytes go first; FIN follows them
+        if self._pending or self.held:  # held bytes go first; FIN follows them
+            self._fin_waiting = True
             return True
         self.session.send_fin(self.stream_id)
         self.owner.schedule_flush()
@@ -278,9 +281,10 @@ class StreamProtocol(asyncio.BufferedProtocol):
             if self._pending is not None:
                 self._wait_credit()
                 return
-            if self._eof_in:
-                self._eof_in = False
-                self.eof_received()
+        if self._fin_waiting and self.transport is not None and not self._closed and self.stream_id:
+            self._fin_waiting = False
+            self.eof_received()
+            return
         self._check_window()
 
     def owner_resumed(self) -> None:
@@ -288,6 +292,9 @@ class StreamProtocol(asyncio.BufferedProtocol):
         self._check_window()
 
     def _check_window(self) -> None:
+        if self.held:
+            self._pause()
+            return
         if self._closed or self.transport is None or self._pending:
             return
         if self.session.send_window(self.stream_id) > 0 and not self.owner.write_paused:

@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .._core.consts import GO_AWAY_AUTH_FAILED, GO_AWAY_LIMIT, GO_AWAY_PROTOCOL_ERROR, GO_AWAY_SHUTDOWN
+from .._core.consts import GO_AWAY_AUTH_FAILED, GO_AWAY_LIMIT, GO_AWAY_PROTOCOL_ERROR, GO_AWAY_REFUSED, GO_AWAY_SHUTDOWN
 from .._version import __version__
 from ..config import ServerConfig
+from ..hooks import Hooks
 from ..transports import tls
 from .auth import auth_mac
 from .protocol import SessionProtocol, StreamEnd, Traffic, format_address, format_size
-from .relay import StreamProtocol
+from .relay import StreamProtocol, abort_with_rst
 
 __all__ = ["TunnelServer", "ClientSession", "Tunnel", "Front", "BindError"]
 
@@ -146,7 +147,7 @@ class ClientSession(SessionProtocol):
         elif op == "unbind":
             tunnel = self.tunnels.get(msg.get("tunnel"))  # type: ignore[arg-type]
             if tunnel is not None:
-                self.server.unbind(tunnel)
+                self.server.unbind(tunnel, reason="the client closed it")
         elif op == "bye":
             self.close_reason = "the client said goodbye"
             self.leaving = True
@@ -173,12 +174,33 @@ class ClientSession(SessionProtocol):
                 self.close(GO_AWAY_AUTH_FAILED, "invalid token")
                 return
             self.account, self.token, self.ports = match
-        self.authed = True
         self.client_id = self.server.new_client_id()
+        self.name = str(msg.get("client", ""))[:100]
+        if self.server.hooks.on_login is not None:
+            self.loop.create_task(self._login_hook(msg, binding))
+            return
+        self._welcome(msg, binding)
+
+    async def _login_hook(self, msg: dict, binding: bytes) -> None:
+        reason = await self.server.hooks.call("login", {
+            "event": "login", "client": self.client_id, "address": self.peer, "version": self.name,
+            "account": self.account})
+        if self.transport is None or self.transport.is_closing():
+            return
+        if reason is not None:
+            log.warning("client %s refused by the login hook: %s", self.peer, reason)
+            self.server.refused["hook_login"] += 1
+            self.close_reason = f"refused by the login hook: {reason}"
+            self.close(GO_AWAY_REFUSED, reason[:200])
+            return
+        self._welcome(msg, binding)
+
+    def _welcome(self, msg: dict, binding: bytes) -> None:
+        cfg = self.server.config
+        self.authed = True
         self.connected_at = time.time()
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
-        self.name = str(msg.get("client", ""))[:100]
         welcome = {"op": "welcome", "ping_interval": cfg.ping_interval, "ping_timeout": cfg.ping_timeout}
         cnonce = msg.get("cnonce")
         if cfg.auth and isinstance(cnonce, str) and len(cnonce) <= 128:
@@ -214,7 +236,29 @@ class ClientSession(SessionProtocol):
             return
         asyncio.ensure_future(self._bind(req, port, local, prefer, limits))
 
+    async def _tunnel_hook(self, req: object, msg: dict, limits: dict) -> bool:
+        """Ask the tunnel hook about a bind; False (and the client told) when it refuses."""
+        if self.server.hooks.on_tunnel is None:
+            return True
+        kind = msg.get("kind", "tcp")
+        event = {"event": "tunnel", "client": self.client_id, "address": self.peer, "account": self.account,
+                 "kind": kind, "local": str(msg.get("local", ""))[:300], "limits": limits}
+        if kind == "tcp":
+            event["port"] = msg.get("port", 0)
+        else:
+            event["subdomain"] = msg.get("subdomain") or None
+            event["hostname"] = msg.get("hostname") or None
+        reason = await self.server.hooks.call("tunnel", event)
+        if reason is None:
+            return True
+        self.server.refused["hook_tunnel"] += 1
+        log.warning("client %s: tunnel refused by the hook: %s", self.peer, reason)
+        self.send_control({"op": "error", "id": req, "error": f"refused by the server: {reason}"[:300]})
+        return False
+
     async def _bind(self, req: object, port: int, local: str, prefer: bool, limits: dict) -> None:
+        if not await self._tunnel_hook(req, {"port": port, "local": local}, limits):
+            return
         try:
             tunnel = await self.server.bind(self, port, local, prefer)
         except BindError as exc:
@@ -230,6 +274,8 @@ class ClientSession(SessionProtocol):
         log.info("client %s: public port %d -> %s", self.peer, tunnel.port, local)
 
     async def _bind_front(self, req: object, front: Front, msg: dict, limits: dict) -> None:
+        if not await self._tunnel_hook(req, msg, limits):
+            return
         local = str(msg.get("local", ""))[:300]
         tunnel = Tunnel(self.server.new_tunnel_id(), 0, local, self, None, kind=front.kind)
         try:
@@ -258,7 +304,32 @@ class ClientSession(SessionProtocol):
         if transport is not None:
             info = f"{format_address(transport.get_extra_info('peername'))} " \
                    f"{format_address(transport.get_extra_info('sockname'))}".encode()
+        if self.server.hooks.on_connect is not None:
+            if tunnel.pending >= self.server.config.max_pending:
+                return self.open_public_stream(st, tunnel, info)  # refused there, and counted
+            st.held = True  # no stream yet: what it reads is held (StreamProtocol._hold)
+            tunnel.pending += 1
+            self.loop.create_task(self._connect_hook(st, tunnel, info))
+            return True
         return self.open_public_stream(st, tunnel, info)
+
+    async def _connect_hook(self, st: StreamProtocol, tunnel: Tunnel, info: bytes) -> None:
+        visitor = info.decode().split(" ", 1)[0]
+        reason = await self.server.hooks.call("connect", {
+            "event": "connect", "client": self.client_id, "tunnel": tunnel.tunnel_id, "kind": tunnel.kind,
+            "public": tunnel.public, "visitor": visitor})
+        tunnel.pending -= 1
+        st.held = False
+        if st.transport is None or st._closed:
+            return
+        if reason is None and self.open_public_stream(st, tunnel, info):
+            st.window_opened()  # what it held goes out; reading resumes
+            return
+        if reason is not None:
+            self.server.refused["hook_connect"] += 1
+            log.info("client %s: %s refused by the connect hook: %s", self.peer, visitor, reason)
+        st._closed = True
+        abort_with_rst(st.transport)
 
     def open_public_stream(self, st: StreamEnd, tunnel: Tunnel, info: bytes) -> bool:
         """Open a stream of *tunnel* for the public connection *st* (its
@@ -308,7 +379,8 @@ class ClientSession(SessionProtocol):
         for tunnel in list(self.tunnels.values()):
             # A client that said goodbye gives everything up; one that was
             # lost may come back for it (a front may keep it reserved).
-            self.server.unbind(tunnel, gone=not self.leaving)
+            self.server.unbind(tunnel, gone=not self.leaving,
+                               reason="the client left" if self.leaving else "the client was lost")
         self.server.sessions.discard(self)
         self.server.bytes_in += self.session.bytes_received
         self.server.bytes_out += self.session.bytes_sent
@@ -319,8 +391,9 @@ class ClientSession(SessionProtocol):
 class TunnelServer:
     """Accepts tunnel clients and opens public ports for them."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, hooks: Hooks | None = None) -> None:
         self.config = config.validate()
+        self.hooks = hooks or Hooks()  # the operator's callbacks (fasttun.hooks)
         self.sessions: set[ClientSession] = set()
         self.tunnels: dict[int, Tunnel] = {}  # by public port
         self._next_tunnel = 1
@@ -372,7 +445,7 @@ class TunnelServer:
         if owner.transport is not None and not owner.transport.is_closing():
             owner.send_control({"op": "closed", "tunnel": tunnel.tunnel_id, "reason": reason})
         log.info("client %s: tunnel %d (%s) closed: %s", owner.peer, tunnel.tunnel_id, tunnel.public, reason)
-        self.unbind(tunnel)
+        self.unbind(tunnel, reason=reason)
 
     def find_tunnel(self, tunnel_id: int) -> Tunnel | None:
         """The open tunnel of that id, whichever client holds it."""
@@ -483,9 +556,13 @@ class TunnelServer:
         return await loop.create_server(lambda: StreamProtocol(owner, 0, tunnel_id), self.config.public_host or None,
                                         port, backlog=1024, reuse_address=True)
 
-    def unbind(self, tunnel: Tunnel, gone: bool = False) -> None:
-        """Close *tunnel*'s public port (or tell its front); *gone*: its client was lost."""
-        tunnel.owner.tunnels.pop(tunnel.tunnel_id, None)
+    def unbind(self, tunnel: Tunnel, gone: bool = False, reason: str = "") -> None:
+        """Close *tunnel*'s public port (or tell its front); *gone*: its client
+        was lost; *reason* goes to the close hook."""
+        if tunnel.owner.tunnels.pop(tunnel.tunnel_id, None) is not None and self.hooks.on_close is not None:
+            asyncio.get_running_loop().create_task(self.hooks.call("close", {
+                "event": "close", "client": tunnel.owner.client_id, "tunnel": tunnel.tunnel_id,
+                "kind": tunnel.kind, "public": tunnel.public, "reason": reason or "closed"}))
         if tunnel.timer is not None:
             tunnel.timer.cancel()
             tunnel.timer = None
@@ -508,7 +585,7 @@ class TunnelServer:
             s.close_reason = "server shutting down"
             s.close(GO_AWAY_SHUTDOWN, "server shutting down")
         for tunnel in list(self.tunnels.values()):
-            self.unbind(tunnel)
+            self.unbind(tunnel, reason="the server is shutting down")
         waits = [s.closed for s in self.sessions]
         if waits:
             await asyncio.wait(waits, timeout=2)

@@ -100,7 +100,7 @@ LINGER = 2.0
 # Upper bounds (s) of the buckets of the request-duration histogram (/metrics).
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-R_HEAD, R_BODY, R_UPGRADE, R_RAW, R_DONE = range(5)
+R_HEAD, R_BODY, R_UPGRADE, R_RAW, R_DONE, R_HOLD = range(6)  # R_HOLD: the connect hook decides
 # The front's clock (uvloop's loop.time() moves in whole milliseconds, too
 # coarse for the duration of a request).
 _now = time.monotonic
@@ -187,6 +187,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         self._closed = False
         self._fin_out = False  # we sent FIN on the stream
         self._linger_until = 0.0  # lingering close (see LINGER) until then
+        self._hook_passed = False  # the connect hook allowed this connection
 
     # -- asyncio: the visitor's socket -------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -428,6 +429,10 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         if not self.stream_id:
             tunnel = route.tunnel
             owner = tunnel.owner
+            if front.server.hooks.on_connect is not None and not self._hook_passed:
+                self.rstate = R_HOLD  # the head waits for the hook's answer (reading stops)
+                self.front.loop.create_task(self._connect_hook(head, route, req.host))
+                return False
             info = f"{self.peer} {self.local} {self.scheme}".encode()
             if not owner.open_public_stream(self, tunnel, info):
                 self.refuse(503, "The tunnel is busy; try again shortly.", req=req, route=route,
@@ -447,6 +452,25 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         if self.body.done:
             self._request_sent()
         return True
+
+    async def _connect_hook(self, head: bytes, route: HttpRoute, host: str) -> None:
+        tunnel = route.tunnel
+        reason = None
+        if tunnel is not None:
+            reason = await self.front.server.hooks.call("connect", {
+                "event": "connect", "client": tunnel.owner.client_id, "tunnel": tunnel.tunnel_id, "kind": "http",
+                "public": tunnel.public, "visitor": self.peer, "host": host})
+        if self._closed or self.rstate != R_HOLD:
+            return
+        self.rstate = R_HEAD
+        if reason is not None:
+            self.front.server.refused["hook_connect"] += 1
+            log.info("visitor %s for %s refused by the connect hook: %s", self.peer, host, reason)
+            self.refuse(403, f"Refused: {reason}")
+            return
+        self._hook_passed = True
+        if self.handle_head(head):
+            self.process()
 
     def _request_sent(self) -> None:
         """The request's body is all sent: what comes next from the visitor."""
@@ -500,7 +524,7 @@ class VisitorProtocol(asyncio.BufferedProtocol):
             return
         state = self.rstate
         want = (not self._eof_in and not self.unsent and len(self.exchanges) < MAX_PIPELINE
-                and len(self.inbuf) <= MAX_HEAD and state != R_DONE and state != R_UPGRADE)
+                and len(self.inbuf) <= MAX_HEAD and state != R_DONE and state != R_UPGRADE and state != R_HOLD)
         owner = self.owner
         if want and state != R_HEAD and owner is not None:
             if owner.write_paused:
