@@ -143,3 +143,54 @@ def test_expose_inspect_records_and_adds_tunnels():
         server.stop()
     srv.close()
     echo.close()
+
+
+def test_serve_hook_url_refuses_and_allows():
+    import http.server
+    import threading
+
+    events = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            events.append(event)
+            answer = {"allow": not (event["event"] == "tunnel" and event["port"] == 0), "reason": "pick a port"}
+            body = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    svc_port, svc = echo_service()
+    ctrl, ports = free_port(), free_range()
+    url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
+    try:
+        with Proc(server_args(ctrl, ports, "--token", TOKEN, "--hook-url", url, "--hook-timeout", "2"), {}) as server:
+            server.wait_line("listening")
+            base = ["expose", str(svc_port), "--server", f"127.0.0.1:{ctrl}", "--token", TOKEN, "--inspect", "off"]
+            r = run(base)
+            assert r.returncode == 1 and "refused by the server: pick a port" in r.stderr, r.stderr
+            with Proc(base + ["--remote-port", str(ports[0])], {}) as client:
+                client.wait_line(rf"^tcp://127\.0\.0\.1:{ports[0]} -> ")
+                assert echo_through(ports[0], b"through the hook") == b"through the hook"
+                client.stop()
+            deadline = time.monotonic() + 5
+            while not (events and events[-1]["event"] == "close") and time.monotonic() < deadline:
+                time.sleep(0.02)
+            server.stop()
+        assert [e["event"] for e in events] == ["login", "tunnel", "login", "tunnel", "connect", "close"]
+        assert events[-1]["reason"] == "the client left" and events[4]["visitor"].startswith("127.0.0.1:")
+    finally:
+        hook.shutdown()
+        svc.close()
+    for args, msg in ((["serve", "--hook-url", "ftp://x/"], "--hook-url 'ftp://x/'"),
+                      (["serve", "--hook-url", "http://x/", "--hook-timeout", "0"], "--hook-timeout 0")):
+        r = run(args)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
