@@ -542,17 +542,18 @@ async def _expose(args: argparse.Namespace) -> int:
                               "address only (127.0.0.1, ::1)")
     await client.connect()
     try:
-        if inspect is not None:
+        inspector = None
+        if inspect is not None:  # before the tunnels open: their first requests are recorded too
             try:
-                ihost, iport = await client.start_inspector(*inspect)
+                inspector = await client.start_inspector(*inspect)
             except OSError as exc:
                 if args.inspect:
                     raise FasttunError(f"cannot listen on {inspect[0]}:{inspect[1]} (--inspect): "
                                        f"{exc.strerror or exc}") from None
                 log.info("inspector off: %s:%d is in use (--inspect HOST:PORT picks another)", *inspect)
-            else:
-                print(f"inspector on http://{_url_host(ihost)}:{iport}/", flush=True)
         await client.expose_routes(list(cfg.routes))
+        if inspector is not None:  # after the tunnels' lines, which scripts read first
+            print(f"inspector on http://{_url_host(inspector[0])}:{inspector[1]}/", flush=True)
         stop = asyncio.ensure_future(_wait_signal())
         failed = asyncio.ensure_future(client.wait_failed())
         done, _ = await asyncio.wait([stop, failed], return_when=asyncio.FIRST_COMPLETED)
