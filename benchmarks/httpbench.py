@@ -128,7 +128,7 @@ http {{
 
 # -- setup ------------------------------------------------------------------------------
 @contextlib.contextmanager
-def setup(service: str, tls: bool):  # type: ignore[no-untyped-def]
+def setup(service: str, tls: bool, client_args: tuple = ()):  # type: ignore[no-untyped-def]
     """Yield {"tcp": port, "http": port, "host": name, "bulk_tcp", "bulk_host", "pids": [tunnel pids]}.
 
     The Python service always runs (bulk and memory use it); with
@@ -165,7 +165,8 @@ def setup(service: str, tls: bool):  # type: ignore[no-untyped-def]
             rs += ["-r", f"{port}-{publics[name]}", "-r", f"{port}-http:{name}"]
         with open(console, "w") as out:
             cli = subprocess.Popen([sys.executable, "-m", "fasttun", "expose", "--server", f"127.0.0.1:{ctrl}",
-                                    "--token", "bench", *rs, *no_tls, *fp], stdout=out, stderr=subprocess.STDOUT,
+                                    "--token", "bench", *rs, *no_tls, *fp, *client_args], stdout=out,
+                                   stderr=subprocess.STDOUT,
                                    env={**os.environ, "PYTHONPATH": HERE})
         procs.procs.append(cli)
         for name in routes:
@@ -308,7 +309,7 @@ def memory(port: int, host: str, count: int, pids: list[int]) -> dict:
 # -- the run ---------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> dict:
     results: dict = {"args": vars(args), "rps": {"tcp": [], "http": []}, "bulk": {}, "memory": None}
-    with setup(args.service, args.tls) as t:
+    with setup(args.service, args.tls, tuple(args.client_args.split())) as t:
         pids, host = t["pids"], t["host"]
         if "rps" in args.tests:
             for port in (t["tcp"], t["http"]):  # warm-up
@@ -372,6 +373,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=1000)
     p.add_argument("--tests", default="rps,bulk,memory")
     p.add_argument("--out", help="write NAME.json and NAME.txt")
+    p.add_argument("--client-args", default="", help='more arguments for fasttun expose, e.g. "--inspect off"')
     return p.parse_args(argv)
 
 

@@ -135,7 +135,7 @@ class Client:
         server: ``HOST:PORT`` of the tunnel server.
         token: the server's token.
         reconnect: dial again with backoff when the server is lost.
-        on_tunnel: called with each ``Tunnel`` when it opens or reopens.
+        on_tunnel: called with each ``Tunnel`` when it opens or reopens (up).
         on_request: called with (``Tunnel``, record) for each request an HTTP
             tunnel answered; the record has ``method``, ``path``, ``status``,
             ``bytes`` (of the answer), ``duration`` (s) and ``client`` (the
@@ -143,6 +143,9 @@ class Client:
         on_tunnel_closed: called with (``Tunnel``, reason) when the server
             closes a tunnel (a limit such as ``max_serves`` or ``expire``, or
             the operator); it is not asked for again.
+        on_tunnel_down: called with (``Tunnel``, reason) for each tunnel when
+            the connection to the server is lost; ``on_tunnel`` is called
+            again when it reopens after the reconnect.
         **fields: other ``ClientConfig`` fields.
     """
 
@@ -150,12 +153,13 @@ class Client:
                  reconnect: bool = True, on_tunnel: Callable[[Tunnel], None] | None = None,
                  on_request: Callable[[Tunnel, dict], None] | None = None,
                  on_tunnel_closed: Callable[[Tunnel, str], None] | None = None,
+                 on_tunnel_down: Callable[[Tunnel, str], None] | None = None,
                  config: ClientConfig | None = None, **fields: Any) -> None:
         if config is None:
             host, port = parse_hostport(server, "127.0.0.1", "server", DEFAULT_CONTROL_PORT)
             config = ClientConfig(server_host=host, server_port=port, token=token, reconnect=reconnect, **fields)
         self.config = config
-        self._client = TunnelClient(config, on_tunnel, on_request, on_tunnel_closed)
+        self._client = TunnelClient(config, on_tunnel, on_request, on_tunnel_closed, on_tunnel_down)
         self._agent: Any = None  # the agent API and inspector (fasttun.admin.agent.AgentApi), when on
 
     async def __aenter__(self) -> "Client":

@@ -46,22 +46,25 @@ class TappedStreamProtocol(StreamProtocol):
         self.tap = Tap(capture, tunnel.key or tunnel.name)
         self._last: memoryview | None = None
 
+    # (StreamProtocol's methods called by name, not through super(): these run per read.)
     def get_buffer(self, sizehint: int) -> memoryview:
-        view = self._last = super().get_buffer(sizehint)
+        view = self._last = StreamProtocol.get_buffer(self, sizehint)
         return view
 
     def buffer_updated(self, nbytes: int) -> None:
-        view, self._last = self._last, None
+        view = self._last
+        self._last = None
         if view is not None:
-            self.tap.response_data(view[:nbytes])
+            self.tap.response_data(view[:nbytes] if nbytes < len(view) else view)
             del view
-        super().buffer_updated(nbytes)
+        StreamProtocol.buffer_updated(self, nbytes)
 
     def deliver_many(self, payloads: list) -> None:
         if self.transport is not None and not self._closed:  # else kept, and delivered again later
+            tap = self.tap
             for p in payloads:
-                self.tap.request_data(p)
-        super().deliver_many(payloads)
+                tap.request_data(p)
+        StreamProtocol.deliver_many(self, payloads)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.tap.closed()

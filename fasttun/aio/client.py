@@ -294,12 +294,14 @@ class TunnelClient:
 
     def __init__(self, config: ClientConfig, on_tunnel: Callable[[Tunnel], None] | None = None,
                  on_request: Callable[[Tunnel, dict], None] | None = None,
-                 on_tunnel_closed: Callable[[Tunnel, str], None] | None = None) -> None:
+                 on_tunnel_closed: Callable[[Tunnel, str], None] | None = None,
+                 on_tunnel_down: Callable[[Tunnel, str], None] | None = None) -> None:
         self.config = config.validate()
         self.tunnels: list[Tunnel] = []
         self.conn: ServerSession | None = None
         self.on_tunnel = on_tunnel
         self.on_tunnel_closed = on_tunnel_closed  # called with a tunnel the server closed, and why
+        self.on_tunnel_down = on_tunnel_down  # called with each tunnel when the server is lost, and why
         # Makes the StreamProtocol of an HTTP tunnel's stream (the inspector's,
         # which records the exchanges); None: the plain relay.
         self.http_stream: Callable[[ServerSession, int, Tunnel], StreamProtocol] | None = None
@@ -459,6 +461,9 @@ class TunnelClient:
                 return
             if conn.go_away_code == GO_AWAY_SHUTDOWN:
                 reason = "the server is shutting down"
+            if self.on_tunnel_down is not None:
+                for tunnel in list(self.tunnels):
+                    self.on_tunnel_down(tunnel, reason)
             if not cfg.reconnect:
                 self._fail(ConnectError(f"lost the tunnel server: {reason}"))
                 return

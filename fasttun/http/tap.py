@@ -20,8 +20,17 @@ import time
 from collections import deque
 from typing import Any
 
-from .._core.httpbody import BODY_UNTIL_CLOSE, BodyCounter, MalformedBody
-from ._heads import HeadError, find_head_end, read_request, read_response, response_framing
+from .._core.httpbody import BODY_NONE, BODY_UNTIL_CLOSE, BodyCounter, MalformedBody
+from .._core.httphead import scan_request, scan_response
+from ._heads import (
+    DEFAULT_DROP,
+    HeadError,
+    find_head_end,
+    head_end_from,
+    read_request,
+    read_response,
+    response_framing,
+)
 
 __all__ = ["Tap", "Capture", "Exchange", "BODY_LIMIT", "split_head"]
 
@@ -33,8 +42,7 @@ class Exchange:
     """One recorded request and its response."""
 
     __slots__ = ("id", "tunnel", "started", "duration", "method", "target", "request_head", "request_body",
-                 "request_size", "status", "response_head", "response_body", "response_size", "replay_of",
-                 "scheme", "host")
+                 "request_size", "status", "response_head", "response_body", "response_size", "replay_of", "held")
 
     def __init__(self, tunnel: str, method: bytes, target: bytes, head: bytes) -> None:
         self.id = 0
@@ -51,9 +59,7 @@ class Exchange:
         self.response_body = bytearray()
         self.response_size = 0
         self.replay_of: int | None = None
-        fields = dict((k.lower(), v) for k, v in split_head(head)[1])
-        self.scheme = fields.get("x-forwarded-proto", "http")
-        self.host = fields.get("x-forwarded-host") or fields.get("host", "")
+        self.held = 0  # its cost when the capture took it
 
     @property
     def cost(self) -> int:
@@ -65,11 +71,13 @@ class Exchange:
         they are UTF-8, else base64."""
         line, req_headers = split_head(self.request_head)
         status_line, resp_headers = split_head(self.response_head) if self.response_head else ("", [])
+        fields = {k.lower(): v for k, v in req_headers}
+        scheme = fields.get("x-forwarded-proto", "http")
+        host = fields.get("x-forwarded-host") or fields.get("host", "")
         return {
             "id": self.id, "tunnel": self.tunnel, "time": self.started,
             "duration": None if self.duration is None else round(self.duration, 6),
-            "method": self.method.decode("latin-1"), "url": f"{self.scheme}://{self.host}"
-                                                               f"{self.target.decode('latin-1')}",
+            "method": self.method.decode("latin-1"), "url": f"{scheme}://{host}{self.target.decode('latin-1')}",
             "path": self.target.decode("latin-1"), "request": {"line": line, "headers": req_headers,
                                                                "body": _body(self.request_body, self.request_size)},
             "status": self.status or None,
@@ -121,10 +129,12 @@ class Capture:
 
     def add(self, ex: Exchange) -> Exchange:
         ex.id = next(self._ids)
-        self.records.append(ex)
-        self.bytes += ex.cost
-        while self.records and (len(self.records) > self.max_records or self.bytes > self.max_bytes):
-            self.bytes -= self.records.popleft().cost
+        records = self.records
+        records.append(ex)
+        ex.held = ex.cost
+        self.bytes += ex.held
+        while len(records) > self.max_records or self.bytes > self.max_bytes:
+            self.bytes -= records.popleft().held
         return ex
 
     def get(self, rid: int) -> Exchange | None:
@@ -153,6 +163,15 @@ class Tap:
 
     def request_data(self, data: bytes | memoryview) -> None:
         side = self._req
+        if side.state == _HEAD and not side.buf:
+            # The usual piece: exactly one whole request without a body.
+            end = head_end_from(data, 0)
+            if end == len(data) and end <= MAX_HEAD:
+                head = bytes(data)
+                fields = scan_request(head, DEFAULT_DROP)
+                if fields is not None and fields[6] == BODY_NONE and not fields[5]:
+                    self.pending.append(Exchange(self.tunnel, fields[0], fields[1], head))
+                    return
         pos, end = 0, len(data)
         while pos < end and side.state != _OFF:
             if side.state == _HEAD:
@@ -160,23 +179,49 @@ class Tap:
                 if side.head is None:
                     break
                 head, side.head = side.head, None
-                try:
-                    req = read_request(head)
-                except HeadError:
-                    self._off()
-                    break
-                ex = Exchange(self.tunnel, req.method, req.target, head)
+                fields = scan_request(head, DEFAULT_DROP)  # the compiled fast path; h11 for the rest
+                if fields is not None:
+                    method, target, _, _, _, upgrade, mode, length = fields[:8]
+                else:
+                    try:
+                        req = read_request(head)
+                    except HeadError:
+                        self._off()
+                        break
+                    method, target, upgrade, mode, length = (req.method, req.target, req.upgrade, req.body_mode,
+                                                             req.body_length)
+                ex = Exchange(self.tunnel, method, target, head)
                 self.pending.append(ex)
                 side.exchange = ex
-                if req.upgrade:
+                if upgrade:
                     side.state = _OFF  # what follows a 101 is not HTTP; the answer head is still recorded
                     break
-                self._start_body(side, req.body_mode, req.body_length)
+                self._start_body(side, mode, length)
             else:
                 pos = self._body(side, data, pos, request=True)
 
     def response_data(self, data: bytes | memoryview) -> None:
         side = self._resp
+        pending = self.pending
+        if side.state == _HEAD and not side.buf and pending:
+            # The usual piece: exactly one whole answer with a Content-Length body.
+            end = head_end_from(data, 0)
+            if 0 < end <= MAX_HEAD:
+                head = bytes(data[:end])
+                fields = scan_response(head)
+                if fields is not None:
+                    status, _, _, length, chunked = fields
+                    ex = pending[0]
+                    if (length == len(data) - end and not chunked and status >= 200 and status != 204
+                            and status != 304 and ex.method != b"HEAD"):
+                        pending.popleft()
+                        ex.status = status
+                        ex.response_head = head
+                        ex.response_body = bytearray(data[end:end + BODY_LIMIT])
+                        ex.response_size = length
+                        ex.duration = time.time() - ex.started
+                        self.capture.add(ex)
+                        return
         pos, end = 0, len(data)
         while pos < end and side.state != _OFF:
             if side.state == _HEAD:
@@ -218,6 +263,14 @@ class Tap:
     def _gather(self, side: "_Side", data: bytes | memoryview, pos: int) -> int:
         """Collect a head; sets ``side.head`` when whole; returns where it stopped."""
         buf = side.buf
+        if not buf:  # usually the whole head is in this piece: no gathering
+            end = head_end_from(data, pos)
+            if end >= 0:
+                if end - pos > MAX_HEAD:
+                    self._off()
+                    return len(data)
+                side.head = bytes(data[pos:end])
+                return end
         start = len(buf)
         buf += data[pos:]
         end = find_head_end(buf, max(0, start - 3))

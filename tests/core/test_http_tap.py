@@ -100,3 +100,37 @@ def test_capture_is_bounded_in_count_and_bytes():
         tap.response_data(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
     assert small.bytes <= 200_000 and len(small.records) == 3
     assert small.get(small.records[-1].id) is small.records[-1] and small.get(1) is None
+
+
+def _records(capture: Capture) -> list:
+    out = []
+    for r in capture.records:
+        d = r.to_dict()
+        del d["time"], d["duration"], d["id"]
+        out.append(d)
+    return out
+
+
+def test_one_message_per_piece_records_as_byte_by_byte():
+    """The fast path (a piece that is exactly one message) and the general one agree."""
+    reqs = [b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"HEAD /c HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /d HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /e HTTP/1.1\r\nHost: x\r\n\r\n"]
+    resps = [b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+             b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
+             b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n",
+             b"HTTP/1.1 204 No Content\r\n\r\n",
+             b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (BODY_LIMIT + 10) + b"z" * (BODY_LIMIT + 10)]
+    fast, slow = Capture(), Capture()
+    a, b = Tap(fast, "t"), Tap(slow, "t")
+    for req, resp in zip(reqs, resps):
+        a.request_data(memoryview(req))
+        a.response_data(memoryview(resp))
+        for i in range(len(req)):
+            b.request_data(req[i:i + 1])
+        for i in range(len(resp)):
+            b.response_data(resp[i:i + 1])
+    assert _records(fast) == _records(slow)
+    assert [r["status"] for r in _records(fast)] == [200, 304, 200, 204, 200]
+    assert _records(fast)[4]["response"]["body"]["size"] == BODY_LIMIT + 10
+    assert _records(fast)[4]["response"]["body"]["truncated"]

@@ -236,3 +236,30 @@ async def test_open_admin_only_for_loopback_requests():
         assert b"fasttun server" in page.body
         js = await call(addr, "GET", "/static/dashboard.js", token=None)
         assert js.status == 200 and b"/api/v1/tunnels" in js.body
+
+
+async def test_a_lost_client_leaves_the_api_at_once_and_comes_back():
+    services = Services()
+    echo = await services.echo()
+    async with admin_server() as server:
+        addr = server.admin_address
+        ups, downs = [], []
+        client = client_for(server, on_tunnel=ups.append, on_tunnel_down=lambda t, why: downs.append(why),
+                            backoff_min=0.3, backoff_max=0.3)
+        await client.connect()
+        t = await client.expose(echo)
+        old = (await call(addr, "GET", "/api/v1/tunnels")).json()["tunnels"]
+        assert [x["port"] for x in old] == [t.remote_port]
+        client._client.conn.transport.abort()  # the connection is cut: no goodbye
+        await wait_for(lambda: downs)
+        assert downs[0].startswith("connection lost") or downs[0]
+        await wait_for(lambda: not server._server.sessions)
+        assert (await call(addr, "GET", "/api/v1/tunnels")).json() == {"tunnels": []}
+        assert (await call(addr, "GET", "/api/v1/clients")).json() == {"clients": []}
+        await wait_for(lambda: len(ups) == 2)  # reconnected, the tunnel reopened
+        new = (await call(addr, "GET", "/api/v1/tunnels")).json()["tunnels"]
+        assert [x["port"] for x in new] == [t.remote_port] and new[0]["client"] > old[0]["client"]
+        assert new[0]["id"] != old[0]["id"] and new[0]["bytes_in"] == 0
+        assert await roundtrip(t.remote_port, b"again") == b"again"
+        await client.close()
+    services.close()
