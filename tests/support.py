@@ -171,3 +171,10 @@ async def roundtrip(port: int, data: bytes) -> bytes:
     await task
     w.close()
     return bytes(got)
+
+
+async def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    """Wait until *predicate()* is true (polling); TimeoutError after *timeout* s."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)

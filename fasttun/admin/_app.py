@@ -126,6 +126,11 @@ class App:
         regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$"
         self.routes.append((method, re.compile(regex), handler))
 
+    def pages(self, index: str) -> None:
+        """Serve the package's *index* page at ``/`` and its files at ``/static/``."""
+        self.route("GET", "/", lambda req: static_file(index))
+        self.route("GET", "/static/{file}", lambda req: static_file(req.params["file"]))
+
     def check_access(self, req: Request) -> None:
         """Raise ``HttpError(401/403)`` unless *req* may be served."""
         if self.token is None:
@@ -200,6 +205,7 @@ _STATIC = {  # the files of the package's static folder, and their content types
     "dashboard.js": "text/javascript; charset=utf-8",
     "inspector.html": "text/html; charset=utf-8",
     "inspector.js": "text/javascript; charset=utf-8",
+    "common.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
 

@@ -30,7 +30,7 @@ from ..aio.relay import StreamProtocol
 from ..config import Route, parse_duration, parse_local
 from ..exceptions import ConfigError, FasttunError, TunnelError
 from ..http.tap import BODY_LIMIT, Capture, Exchange, Tap
-from ._app import App, HttpError, Request, Response, int_param, json_response, static_file
+from ._app import App, HttpError, Request, Response, int_param, json_response
 from ._server import WebServer
 
 __all__ = ["AgentApi", "TappedStreamProtocol", "tunnel_view"]
@@ -96,8 +96,7 @@ class AgentApi:
         self.capture = capture or Capture()
         client.http_stream = self._http_stream
         self.app = app = App(None, "fasttun agent")
-        app.route("GET", "/", lambda req: static_file("inspector.html"))
-        app.route("GET", "/static/{file}", lambda req: static_file(req.params["file"]))
+        app.pages("inspector.html")
         app.route("GET", "/api/tunnels", self.get_tunnels)
         app.route("POST", "/api/tunnels", self.post_tunnel)
         app.route("GET", "/api/tunnels/{name}", self.get_tunnel)

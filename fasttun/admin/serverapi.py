@@ -21,7 +21,7 @@ from typing import Any
 from .._core.consts import GO_AWAY_SHUTDOWN
 from .._version import __version__
 from ..aio.server import ClientSession, Tunnel, TunnelServer
-from ._app import App, HttpError, Request, Response, int_param, json_response, static_file
+from ._app import App, HttpError, Request, Response, int_param, json_response
 from ._server import WebServer
 from .metrics import render_metrics
 
@@ -64,8 +64,7 @@ class AdminApi:
         self.server = server
         self.timeout = timeout
         self.app = app = App(token, "fasttun admin")
-        app.route("GET", "/", lambda req: static_file("dashboard.html"))
-        app.route("GET", "/static/{file}", lambda req: static_file(req.params["file"]))
+        app.pages("dashboard.html")
         app.route("GET", "/api/v1/server", self.get_server)
         app.route("GET", "/api/v1/clients", self.get_clients)
         app.route("GET", "/api/v1/clients/{id}", self.get_client)

@@ -11,19 +11,13 @@ import hashlib
 from fasttun.admin.serverapi import AdminApi
 from tests.adminsupport import ADMIN_TOKEN, call, sample, samples
 from tests.httpsupport import DOMAIN, H11Service, Visitor, http_server
-from tests.support import Services, client_for, pattern, roundtrip
+from tests.support import Services, client_for, pattern, roundtrip, wait_for
 
 
 def admin_server(**kw):  # type: ignore[no-untyped-def]
     kw.setdefault("admin_port", 0)
     kw.setdefault("admin_token", ADMIN_TOKEN)
     return http_server(**kw)
-
-
-async def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 async def test_access_needs_the_token():

@@ -5,7 +5,6 @@ refuse."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 
 from websockets.asyncio.client import connect
@@ -13,13 +12,7 @@ from websockets.asyncio.server import serve
 
 from tests.adminsupport import call
 from tests.httpsupport import DOMAIN, H11Service, Visitor, http_server
-from tests.support import Services, client_for, pattern, roundtrip
-
-
-async def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
+from tests.support import Services, client_for, pattern, roundtrip, wait_for
 
 
 async def test_records_exchanges_untouched_and_replays(impl, loop_kind):

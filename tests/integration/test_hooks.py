@@ -13,15 +13,9 @@ import fasttun
 from fasttun.config import ClientAccess
 from fasttun.exceptions import AuthenticationError, TunnelError
 from tests.httpsupport import DOMAIN, H11Service, Visitor, http_server, raw_exchange, status_of
-from tests.support import Services, client_for, free_port, free_range, pattern, roundtrip
+from tests.support import Services, client_for, free_port, free_range, pattern, roundtrip, wait_for
 
 from .test_tunnel_limits import refused
-
-
-async def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 async def test_login_and_tunnel_hooks_refuse_with_a_reason():

@@ -10,13 +10,7 @@ import pytest
 
 from fasttun.exceptions import TunnelError
 from tests.httpsupport import DOMAIN, H11Service, Visitor, http_server, raw_exchange, status_of
-from tests.support import Services, client_for, roundtrip
-
-
-async def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
+from tests.support import Services, client_for, roundtrip, wait_for
 
 
 async def refused(port: int) -> bool:

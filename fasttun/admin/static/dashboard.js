@@ -2,29 +2,14 @@
 // Everything shown comes from the API; text is set with textContent only
 // (tunnel targets and versions are chosen by clients).
 "use strict";
+// el(), size() and api() come from common.js.
 
 const POLL_MS = 1000;
 const HISTORY = 60; // samples of throughput kept per tunnel
 const history = new Map(); // tunnel id -> [{t, bin, bout}]
 let total = null; // previous {t, bin, bout} over every tunnel
 
-function el(tag, attrs, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === "class") e.className = v;
-    else if (k.startsWith("data-")) e.setAttribute(k, v);
-    else e[k] = v;
-  }
-  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  return e;
-}
 
-function size(n) {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return (i ? n.toFixed(1) : n.toFixed(0)) + " " + units[i];
-}
 
 function rate(n) { return size(n) + "/s"; }
 
@@ -36,15 +21,6 @@ function since(epoch) {
   return Math.floor(s / 86400) + " d ago";
 }
 
-async function api(method, path) {
-  // From the origin: a page opened as http://user:token@host/ may not fetch
-  // relative URLs (they would carry the credentials); the browser's
-  // authentication cache sends them instead.
-  const r = await fetch(location.origin + path, { method, headers: { "Accept": "application/json" } });
-  const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(body.error || r.status + " " + r.statusText);
-  return body;
-}
 
 function spark(samples) {
   const W = 120;

@@ -1,40 +1,14 @@
 // fasttun's request inspector: polls the client's agent API (docs/api.md).
 // Everything comes from visitors and local services: set as text only.
 "use strict";
+// el(), size() and api() come from common.js.
 
 const POLL_MS = 1000;
 let selected = null; // id of the request shown
 let records = new Map(); // id -> record
 
-function el(tag, attrs, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === "class") e.className = v;
-    else if (k.startsWith("data-")) e.setAttribute(k, v);
-    else e[k] = v;
-  }
-  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  return e;
-}
 
-function size(n) {
-  const units = ["B", "KiB", "MiB", "GiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return (i ? n.toFixed(1) : n.toFixed(0)) + " " + units[i];
-}
 
-async function api(method, path, body) {
-  const init = { method, headers: { "Accept": "application/json" } };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  const r = await fetch(location.origin + path, init);
-  const data = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(data.error || r.status + " " + r.statusText);
-  return data;
-}
 
 function headersText(part) {
   if (!part) return "(no response yet)";
