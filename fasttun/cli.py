@@ -99,6 +99,8 @@ example --config file (TOML; flags override it, its tunnels add to those of the 
   proxy_protocol = "v2"
   max_conns = 20                                  # also max_serves, expire = "2h"
 HTTP tunnels print one line per request (time, method, path, status, size, duration); -q silences them.
+The inspector (http://127.0.0.1:4040/ unless --inspect says otherwise) keeps them with headers and
+  bodies, replays them, and adds or removes tunnels while running (docs/api.md).
 environment: FASTTUN_SERVER, FASTTUN_TOKEN, FASTTUN_LOOP=asyncio (do not use uvloop)
 """
 
