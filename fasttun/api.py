@@ -13,11 +13,12 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Callable
 
 from .aio.client import Tunnel, TunnelClient
 from .aio.server import TunnelServer
-from .config import DEFAULT_CONTROL_PORT, ClientConfig, Route, ServerConfig, parse_hostport
+from .config import DEFAULT_CONTROL_PORT, ClientConfig, Route, ServerConfig, parse_hostport, parse_server
 from .exceptions import ConfigError
 from .hooks import Hooks
 
@@ -46,6 +47,7 @@ class Server:
         self._server = TunnelServer(self.config, hooks)
         self._http: Any = None  # the HTTP front (fasttun.http.front.HttpFront), when on
         self._admin: Any = None  # the admin API (fasttun.admin.serverapi.AdminApi), when on
+        self._ws: Any = None  # the WebSocket carrier listener (asyncio server), when on
 
     async def __aenter__(self) -> "Server":
         await self.start()
@@ -62,10 +64,23 @@ class Server:
         """
         await self._server.start()
         cfg = self.config
+        carrier = None
+        if cfg.ws_listen_port is not None or cfg.http_port is not None or cfg.https_port is not None:
+            carrier = self._carrier_factory()
+        if cfg.ws_listen_port is not None:
+            loop = asyncio.get_running_loop()
+            try:
+                self._ws = await loop.create_server(carrier, cfg.ws_listen_host or None, cfg.ws_listen_port,
+                                                    backlog=1024, reuse_address=True)
+            except OSError as exc:
+                await self._server.close()
+                raise OSError(exc.errno, exc.strerror or str(exc),
+                              f"{cfg.ws_listen_host or '*'}:{cfg.ws_listen_port} (--ws-listen)") from None
         if cfg.http_port is not None or cfg.https_port is not None:
             from .http.front import HttpFront  # only servers with an HTTP port load it (and h11)
 
             front = HttpFront(self._server, cfg)
+            front.carrier = carrier  # tunnel clients may upgrade on --ws-path there too
             try:
                 await front.start()
             except BaseException:
@@ -85,8 +100,27 @@ class Server:
                 raise
             self._admin = admin
 
+    def _carrier_factory(self) -> Any:
+        """Makes the protocol of a connection that may carry a tunnel client in a WebSocket."""
+        from .aio.server import ClientSession
+        from .ws.carrier import accept_server  # only servers with a WebSocket listener load it
+
+        inner, cfg = self._server, self.config
+        return lambda: accept_server(lambda: ClientSession(inner), path=cfg.ws_path,
+                                     tls_context=inner.ssl_context, handshake_timeout=cfg.handshake_timeout)
+
+    @property
+    def ws_address(self) -> tuple[str, int] | None:
+        """(host, port) of the WebSocket carrier listener (None when off)."""
+        if self._ws is None:
+            return None
+        name = self._ws.sockets[0].getsockname()
+        return name[0], name[1]
+
     async def close(self) -> None:
         """Tell the clients the server goes away and free every port."""
+        if self._ws is not None:
+            self._ws.close()
         if self._admin is not None:
             await self._admin.close()
         if self._http is not None:
@@ -156,8 +190,13 @@ class Client:
                  on_tunnel_down: Callable[[Tunnel, str], None] | None = None,
                  config: ClientConfig | None = None, **fields: Any) -> None:
         if config is None:
-            host, port = parse_hostport(server, "127.0.0.1", "server", DEFAULT_CONTROL_PORT)
-            config = ClientConfig(server_host=host, server_port=port, token=token, reconnect=reconnect, **fields)
+            if server.lower().startswith(("ws://", "wss://", "tcp://")):
+                host, port, ws_url = parse_server(server)
+            else:
+                host, port = parse_hostport(server, "127.0.0.1", "server", DEFAULT_CONTROL_PORT)
+                ws_url = None
+            config = ClientConfig(server_host=host, server_port=port, token=token, reconnect=reconnect,
+                                  ws_url=ws_url, **fields)
         self.config = config
         self._client = TunnelClient(config, on_tunnel, on_request, on_tunnel_closed, on_tunnel_down)
         self._agent: Any = None  # the agent API and inspector (fasttun.admin.agent.AgentApi), when on

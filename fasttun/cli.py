@@ -40,6 +40,7 @@ from .config import (
     parse_ports,
     parse_proxy_protocol,
     parse_route,
+    parse_server,
 )
 from .exceptions import ConfigError, FasttunError
 from .transports import tls
@@ -181,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(default {ServerConfig.http_reserve:g})")
     h.add_argument("--access-log", metavar="FILE", default=None,
                    help="append one JSON line per HTTP request to FILE")
+    w = s.add_argument_group("WebSocket carrier (clients behind proxies; docs/carriers.md)")
+    w.add_argument("--ws-listen", metavar="HOST:PORT", default=None,
+                   help="accept tunnel clients over WebSocket on this plain-HTTP listener (for nginx, Caddy "
+                        "or a CDN in front); the HTTP/HTTPS ports accept them too")
+    w.add_argument("--ws-path", metavar="PATH", default=None,
+                   help=f"the path clients upgrade on (default {ServerConfig.ws_path})")
     a = s.add_argument_group("control plane (docs/api.md)")
     a.add_argument("--admin", metavar="HOST:PORT", default=None,
                    help="serve the admin API, /metrics and the dashboard there (off by default; e.g. 127.0.0.1:7500)")
@@ -305,12 +312,13 @@ SERVE_DEFAULTS: dict[str, object] = {
     "handshake_timeout": ServerConfig.handshake_timeout, "buffer_size": DEFAULT_BUFFER_KIB,
     "http_port": None, "https_port": None, "https_cert": None, "https_key": None, "domain": "",
     "http_timeout": ServerConfig.http_timeout, "http_reserve": ServerConfig.http_reserve, "access_log": None,
-    "admin": None, "admin_token": None, "admin_open": False, "hook_url": None,
+    "admin": None, "admin_token": None, "admin_open": False, "hook_url": None, "ws_listen": None,
+    "ws_path": ServerConfig.ws_path,
     "hook_timeout": ServerConfig.hook_timeout,
 }
 # Types of the options whose default is None (the others have their default's type).
 SERVE_TYPES: dict[str, type] = {"http_port": int, "https_port": int, "heartbeat_timeout": float, "admin": str,
-                                "admin_token": str, "hook_url": str}
+                                "admin_token": str, "hook_url": str, "ws_listen": str}
 
 
 def _serve_options(args: argparse.Namespace) -> tuple[dict, tuple[ClientAccess, ...]]:
@@ -351,8 +359,16 @@ def _serve_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
                        domain=str(o["domain"] or ""), http_timeout=float(o["http_timeout"]),  # type: ignore[arg-type]
                        http_reserve=float(o["http_reserve"]), access_log=o["access_log"],  # type: ignore[arg-type]
                        hook_url=o["hook_url"], hook_timeout=float(o["hook_timeout"]),  # type: ignore[arg-type]
+                       ws_path=str(o["ws_path"]), **_ws_fields(o),
                        **_admin_fields(o))
     return cfg.validate(), generated
+
+
+def _ws_fields(o: dict) -> dict:
+    if not o["ws_listen"]:
+        return {}
+    host, port = parse_hostport(str(o["ws_listen"]), "", "--ws-listen", None)
+    return {"ws_listen_host": host, "ws_listen_port": port}
 
 
 def _admin_fields(o: dict) -> dict:
@@ -443,7 +459,7 @@ def _client_config(args: argparse.Namespace) -> ClientConfig:
     o, file_routes = _expose_options(args)
     if not o["server"]:
         raise ConfigError("--server HOST:PORT is required (or set FASTTUN_SERVER)")
-    host, port = parse_hostport(str(o["server"]), "", "--server", DEFAULT_CONTROL_PORT)
+    host, port, ws_url = parse_server(str(o["server"]))
     if not host:
         raise ConfigError(f"--server {o['server']!r}: a host is required")
     http_options = {
@@ -484,7 +500,7 @@ def _client_config(args: argparse.Namespace) -> ClientConfig:
     cfg = ClientConfig(server_host=host, server_port=port, token=o["token"], routes=tuple(routes) + file_routes,  # type: ignore[arg-type]
                        reconnect=not o["no_reconnect"], buffer_size=int(o["buffer_size"]) * 1024,  # type: ignore[call-overload]
                        tls=not o["no_tls"], fingerprint=fingerprint, ca=o["ca"],  # type: ignore[arg-type]
-                       connect_timeout=float(o["connect_timeout"]))  # type: ignore[arg-type]
+                       connect_timeout=float(o["connect_timeout"]), ws_url=ws_url)  # type: ignore[arg-type]
     return cfg.validate()
 
 

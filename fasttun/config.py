@@ -12,7 +12,7 @@ from .exceptions import ConfigError
 __all__ = ["ServerConfig", "ClientConfig", "Route", "ClientAccess", "load_server_file",
            "DEFAULT_CONTROL_PORT", "DEFAULT_PORTS",
            "parse_hostport", "parse_local", "parse_route", "parse_ports", "parse_header", "parse_proxy_protocol",
-           "load_client_file", "ROUTE_KEYS", "parse_duration"]
+           "load_client_file", "ROUTE_KEYS", "parse_duration", "parse_server"]
 
 DEFAULT_CONTROL_PORT = 7000
 DEFAULT_PORTS = (10000, 19999)
@@ -91,6 +91,12 @@ class ServerConfig:
     """Seconds a disconnected client's HTTP names stay reserved for it (visitors get 502 meanwhile)."""
     access_log: str | None = None
     """File to append a JSON line per HTTP request to."""
+    ws_listen_host: str = ""
+    """Address of the WebSocket carrier listener (for a reverse proxy in front)."""
+    ws_listen_port: int | None = None
+    """Port of the WebSocket carrier listener (None: off; 0: any free port)."""
+    ws_path: str = "/.fasttun"
+    """Path where tunnel clients upgrade to a WebSocket (the listener's and the HTTP ports')."""
     # The control plane (docs/api.md)
     admin_host: str = "127.0.0.1"
     """Address of the admin API, metrics and dashboard."""
@@ -152,6 +158,10 @@ class ServerConfig:
                                   f"(127.0.0.1, ::1), not {self.admin_host or '*'}")
         elif self.admin_open or self.admin_token:
             raise ConfigError("--admin-token/--admin-open need --admin HOST:PORT")
+        if self.ws_listen_port is not None:
+            _check_port(self.ws_listen_port, "--ws-listen port", allow_zero=True)
+        if not self.ws_path.startswith("/") or any(c in self.ws_path for c in " ?#\r\n"):
+            raise ConfigError(f"--ws-path {self.ws_path!r}: want a path such as /.fasttun")
         if not 0 < self.hook_timeout <= 60:
             raise ConfigError(f"--hook-timeout {self.hook_timeout:g}: want 0 to 60 seconds")
         if self.hook_url is not None and not re.match(r"https?://[^/?#]+", self.hook_url):
@@ -278,6 +288,9 @@ class ClientConfig:
     ca: str | None = None
     """CA bundle to verify the server's certificate with (else the system's,
     when neither this nor a fingerprint is given the token proves the server)."""
+    ws_url: str | None = None
+    """``ws://`` or ``wss://`` URL: carry the tunnel connection in a WebSocket
+    there (``server_host``/``server_port`` are then the URL's)."""
 
     def validate(self) -> "ClientConfig":
         """Return self, or raise ConfigError naming the bad value."""
@@ -348,6 +361,36 @@ def parse_hostport(text: str, default_host: str, what: str, default_port: int | 
         port = _int(port_text, what)
     _check_port(port, what, allow_zero=True)
     return host or default_host, port
+
+
+def parse_server(text: str) -> tuple[str, int, str | None]:
+    """``--server``: (host, port, WebSocket URL or None).
+
+    ``HOST:PORT`` and ``tcp://HOST:PORT`` are the direct connection;
+    ``ws://HOST[:PORT]/PATH`` and ``wss://...`` carry it in a WebSocket.
+    """
+    text = text.strip()
+    lower = text.lower()
+    if lower.startswith(("ws://", "wss://")):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(text)
+        try:
+            port = parts.port or (443 if parts.scheme.lower() == "wss" else 80)
+        except ValueError:
+            raise ConfigError(f"--server {text!r}: the port is not a number") from None
+        if not parts.hostname:
+            raise ConfigError(f"--server {text!r}: a host is required")
+        if parts.username or parts.password:
+            raise ConfigError(f"--server {text!r}: credentials go in --token, not in the URL")
+        return parts.hostname, port, text
+    if "://" in text:
+        scheme, _, rest = text.partition("://")
+        if scheme.lower() != "tcp":
+            raise ConfigError(f"--server {text!r}: want HOST:PORT, tcp://HOST:PORT, ws://HOST/PATH or wss://HOST/PATH")
+        text = rest.rstrip("/")
+    host, port = parse_hostport(text, "", "--server", DEFAULT_CONTROL_PORT)
+    return host, port, None
 
 
 def parse_local(text: str) -> tuple[str, int]:

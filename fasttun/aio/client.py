@@ -360,15 +360,19 @@ class TunnelClient:
     async def _dial(self) -> ServerSession:
         cfg = self.config
         loop = asyncio.get_running_loop()
-        target = f"{cfg.server_host}:{cfg.server_port}"
+        target = cfg.ws_url or f"{cfg.server_host}:{cfg.server_port}"
         ssl_ctx = None
         if cfg.tls:
             ssl_ctx = tls.client_context(ca=cfg.ca, verify=self._verified_by_ca)
+        hostname = cfg.server_host if self._verified_by_ca else ("" if ssl_ctx else None)
         try:
             async with asyncio.timeout(cfg.connect_timeout):
-                transport, conn = await loop.create_connection(
-                    lambda: ServerSession(self), cfg.server_host, cfg.server_port, ssl=ssl_ctx,
-                    server_hostname=cfg.server_host if self._verified_by_ca else ("" if ssl_ctx else None))
+                if cfg.ws_url:
+                    transport, conn = await self._dial_ws(ssl_ctx, hostname)
+                else:
+                    transport, conn = await loop.create_connection(
+                        lambda: ServerSession(self), cfg.server_host, cfg.server_port, ssl=ssl_ctx,
+                        server_hostname=hostname)
         except TimeoutError:
             raise ConnectError(f"cannot reach the tunnel server at {target}: timed out") from None
         except ssl.SSLCertVerificationError as exc:
@@ -377,6 +381,10 @@ class TunnelClient:
         except ssl.SSLError as exc:
             raise ConnectError(f"TLS with {target} failed: {exc.reason or exc} "
                                "(if the server runs with --no-tls, pass --no-tls too)") from None
+        except ConnectionError as exc:
+            if exc.errno is not None:  # refused, reset: the socket's own errors
+                raise ConnectError(f"cannot reach the tunnel server at {target}: {exc.strerror or exc}") from None
+            raise ConnectError(f"WebSocket to {target}: {exc}") from None
         except OSError as exc:
             raise ConnectError(f"cannot reach the tunnel server at {target}: {exc.strerror or exc}") from None
         sock = transport.get_extra_info("socket")
@@ -392,6 +400,21 @@ class TunnelClient:
             transport.abort()
             raise
         return conn
+
+    async def _dial_ws(self, ssl_ctx: ssl.SSLContext | None, hostname: str | None) -> tuple:
+        """The tunnel connection inside a WebSocket (``--server ws://...``)."""
+        from ..ws.carrier import open_client  # only clients with a ws:// server load it
+
+        cfg = self.config
+        assert cfg.ws_url is not None
+        outer = None
+        if cfg.ws_url.lower().startswith("wss://"):
+            # The reverse proxy's certificate: the system's CAs, and --ca's file too.
+            outer = ssl.create_default_context()
+            if cfg.ca and cfg.ca != "system":
+                outer.load_verify_locations(cfg.ca)
+        return await open_client(cfg.ws_url, lambda: ServerSession(self), tls_context=ssl_ctx,
+                                 server_hostname=hostname, outer_context=outer, timeout=cfg.connect_timeout)
 
     async def expose(self, local_port: int, *, local_host: str = "localhost", remote_port: int = 0,
                      **options: object) -> Tunnel:

@@ -15,6 +15,7 @@ import hmac
 import logging
 import random
 import secrets
+import ssl
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -403,6 +404,7 @@ class TunnelServer:
         self.bytes_in = 0
         self.bytes_out = 0
         self.fingerprint: str | None = None  # SHA-256 of the certificate presented
+        self.ssl_context: ssl.SSLContext | None = None  # the tunnel's TLS (None: --no-tls), once started
         self.self_signed = False
         self.fronts: dict[str, Front] = {}  # kind -> front (added by fasttun.api)
         self.refused: Counter[str] = Counter()  # refused connections by reason (for /metrics)
@@ -492,6 +494,7 @@ class TunnelServer:
                 cert, key = str(cert_path), str(key_path)
                 self.self_signed = True
             ssl_ctx = tls.server_context(cert, key)
+        self.ssl_context = ssl_ctx
         self._control = await loop.create_server(lambda: ClientSession(self), cfg.listen_host or None,
                                                  cfg.listen_port, backlog=1024, ssl=ssl_ctx,
                                                  ssl_handshake_timeout=cfg.handshake_timeout if ssl_ctx else None)

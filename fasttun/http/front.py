@@ -390,6 +390,10 @@ class VisitorProtocol(asyncio.BufferedProtocol):
             self.refuse(exc.status, _public_reason(exc))
             return False
         method_head = req.method == b"HEAD"
+        if (req.upgrade and front.carrier is not None and not self.stream_id and not self.exchanges
+                and req.target.split(b"?", 1)[0] == front.ws_path):
+            self._become_carrier(head)
+            return False
         if self.sni is not None and req.host != self.sni:
             self.refuse(421, f"This connection is for {self.sni}; ask for {req.host} on a new connection.",
                         req=req)
@@ -452,6 +456,21 @@ class VisitorProtocol(asyncio.BufferedProtocol):
         if self.body.done:
             self._request_sent()
         return True
+
+    def _become_carrier(self, head: bytes) -> None:
+        """A tunnel client upgrades on --ws-path: this connection is its WebSocket carrier from now on."""
+        transport = self.transport
+        assert transport is not None and self.front.carrier is not None
+        self._closed = True  # this protocol is done with the connection
+        self.front.visitors.discard(self)
+        rest = bytes(self.inbuf)
+        self.inbuf = bytearray()
+        carrier = self.front.carrier()
+        transport.set_protocol(carrier)
+        carrier.connection_made(transport)
+        if not self._reading:
+            transport.resume_reading()
+        carrier.receive(head + rest)
 
     async def _connect_hook(self, head: bytes, route: HttpRoute, host: str) -> None:
         tunnel = route.tunnel
@@ -914,6 +933,9 @@ class HttpFront:
         self._records_handle: asyncio.Handle | None = None
         self.http_port = 0  # bound ports (when asked for port 0, what the OS chose)
         self.https_port = 0
+        # Makes the protocol of a tunnel client that upgrades on ws_path (set by fasttun.api), or None.
+        self.carrier: Any = None
+        self.ws_path = config.ws_path.encode()
         # Request durations (s), as a histogram: counts per DURATION_BUCKETS bound, +Inf last.
         self.durations = [0] * (len(DURATION_BUCKETS) + 1)
         self.duration_sum = 0.0
