@@ -302,7 +302,9 @@ class ClientConfig:
         if not self.connect_timeout > 0:
             raise ConfigError(f"--connect-timeout {self.connect_timeout}: want a positive number of seconds")
         _check_buffer(self.buffer_size)
-        if not self.tls and (self.fingerprint or self.ca):
+        wss = bool(self.ws_url and self.ws_url.lower().startswith("wss://"))
+        if not self.tls and (self.fingerprint or (self.ca and not wss)):
+            # (with wss://, --ca verifies the WebSocket server's certificate)
             raise ConfigError("--fingerprint/--ca make no sense with --no-tls")
         return self
 
