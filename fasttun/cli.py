@@ -253,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set a header on every request; an empty value removes it; repeatable")
     h.add_argument("--rate-limit", type=float, default=None, metavar="N",
                    help="requests per second per visitor address; more get 429 with Retry-After")
+    e.add_argument("--proxy", metavar="URL", default=None,
+                   help="reach the server through this HTTP CONNECT proxy: http://[USER:PASS@]HOST:PORT "
+                        "(default: $https_proxy, or $http_proxy for ws://, or $all_proxy; $no_proxy is honoured)")
     e.add_argument("--inspect", metavar="HOST:PORT|off", default=None,
                    help="the agent API and request inspector (docs/api.md); loopback only "
                         "(default: 127.0.0.1:4040 when that port is free)")
@@ -436,9 +439,9 @@ async def _serve(args: argparse.Namespace) -> int:
 # Options of `fasttun expose` that its --config file may set too, with their defaults.
 EXPOSE_DEFAULTS: dict[str, object] = {
     "server": None, "token": None, "fingerprint": None, "ca": None, "no_tls": False, "connect_timeout": 10.0,
-    "no_reconnect": False, "buffer_size": DEFAULT_BUFFER_KIB,
+    "no_reconnect": False, "buffer_size": DEFAULT_BUFFER_KIB, "proxy": None,
 }
-EXPOSE_TYPES: dict[str, type] = {"server": str, "token": str, "fingerprint": str, "ca": str}
+EXPOSE_TYPES: dict[str, type] = {"server": str, "token": str, "fingerprint": str, "ca": str, "proxy": str}
 
 
 def _expose_options(args: argparse.Namespace) -> tuple[dict, tuple[Route, ...]]:
@@ -500,7 +503,8 @@ def _client_config(args: argparse.Namespace) -> ClientConfig:
     cfg = ClientConfig(server_host=host, server_port=port, token=o["token"], routes=tuple(routes) + file_routes,  # type: ignore[arg-type]
                        reconnect=not o["no_reconnect"], buffer_size=int(o["buffer_size"]) * 1024,  # type: ignore[call-overload]
                        tls=not o["no_tls"], fingerprint=fingerprint, ca=o["ca"],  # type: ignore[arg-type]
-                       connect_timeout=float(o["connect_timeout"]), ws_url=ws_url)  # type: ignore[arg-type]
+                       connect_timeout=float(o["connect_timeout"]), ws_url=ws_url,  # type: ignore[arg-type]
+                       proxy=o["proxy"])  # type: ignore[arg-type]
     return cfg.validate()
 
 

@@ -291,6 +291,9 @@ class ClientConfig:
     ws_url: str | None = None
     """``ws://`` or ``wss://`` URL: carry the tunnel connection in a WebSocket
     there (``server_host``/``server_port`` are then the URL's)."""
+    proxy: str | None = None
+    """``http://[user:pass@]host:port`` CONNECT proxy to reach the server through
+    (None: the environment's ``https_proxy``/``all_proxy``...; "": none)."""
 
     def validate(self) -> "ClientConfig":
         """Return self, or raise ConfigError naming the bad value."""
@@ -302,6 +305,10 @@ class ClientConfig:
         if not self.connect_timeout > 0:
             raise ConfigError(f"--connect-timeout {self.connect_timeout}: want a positive number of seconds")
         _check_buffer(self.buffer_size)
+        if self.proxy:
+            from .transports.proxy import parse_proxy
+
+            parse_proxy(self.proxy)
         wss = bool(self.ws_url and self.ws_url.lower().startswith("wss://"))
         if not self.tls and (self.fingerprint or (self.ca and not wss)):
             # (with wss://, --ca verifies the WebSocket server's certificate)

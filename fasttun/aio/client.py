@@ -24,6 +24,7 @@ from .._version import __version__
 from ..config import ClientConfig, Route
 from ..exceptions import AuthenticationError, ConnectError, FasttunError, ProtocolError, TunnelError
 from ..transports import tls
+from ..transports.proxy import connect_via_proxy, parse_proxy, proxy_from_env
 from .auth import auth_mac
 from .protocol import SessionProtocol, Traffic, format_size
 from .proxyproto import proxy_header
@@ -365,10 +366,17 @@ class TunnelClient:
         if cfg.tls:
             ssl_ctx = tls.client_context(ca=cfg.ca, verify=self._verified_by_ca)
         hostname = cfg.server_host if self._verified_by_ca else ("" if ssl_ctx else None)
+        ws_plain = bool(cfg.ws_url and cfg.ws_url.lower().startswith("ws://"))
+        proxy = (parse_proxy(cfg.proxy) if cfg.proxy else
+                 proxy_from_env(cfg.server_host, ws_plain) if cfg.proxy is None else None)
         try:
             async with asyncio.timeout(cfg.connect_timeout):
+                sock = await connect_via_proxy(proxy, cfg.server_host, cfg.server_port) if proxy else None
                 if cfg.ws_url:
-                    transport, conn = await self._dial_ws(ssl_ctx, hostname)
+                    transport, conn = await self._dial_ws(ssl_ctx, hostname, sock)
+                elif sock is not None:
+                    transport, conn = await loop.create_connection(
+                        lambda: ServerSession(self), sock=sock, ssl=ssl_ctx, server_hostname=hostname)
                 else:
                     transport, conn = await loop.create_connection(
                         lambda: ServerSession(self), cfg.server_host, cfg.server_port, ssl=ssl_ctx,
@@ -401,7 +409,7 @@ class TunnelClient:
             raise
         return conn
 
-    async def _dial_ws(self, ssl_ctx: ssl.SSLContext | None, hostname: str | None) -> tuple:
+    async def _dial_ws(self, ssl_ctx: ssl.SSLContext | None, hostname: str | None, sock: socket.socket | None) -> tuple:
         """The tunnel connection inside a WebSocket (``--server ws://...``)."""
         from ..ws.carrier import open_client  # only clients with a ws:// server load it
 
@@ -414,7 +422,8 @@ class TunnelClient:
             if cfg.ca and cfg.ca != "system":
                 outer.load_verify_locations(cfg.ca)
         return await open_client(cfg.ws_url, lambda: ServerSession(self), tls_context=ssl_ctx,
-                                 server_hostname=hostname, outer_context=outer, timeout=cfg.connect_timeout)
+                                 server_hostname=hostname, outer_context=outer, sock=sock,
+                                 timeout=cfg.connect_timeout)
 
     async def expose(self, local_port: int, *, local_host: str = "localhost", remote_port: int = 0,
                      **options: object) -> Tunnel:

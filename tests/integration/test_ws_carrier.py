@@ -185,3 +185,28 @@ async def test_mistakes_say_what_is_wrong():
     with pytest.raises(ConnectError, match="cannot reach the tunnel server"):
         async with fasttun.Client(f"ws://127.0.0.1:{dead}/.fasttun", token=TOKEN, reconnect=False):
             pass
+
+
+def test_serve_ws_listen_and_expose_ws_from_the_command_line():
+    from .test_cli import Proc, echo_service, echo_through, run, server_args
+
+    svc_port, svc = echo_service()
+    ctrl, ports, ws_port = free_port(), free_range(), free_port()
+    with Proc(server_args(ctrl, ports, "--token", TOKEN, "--ws-listen", f"127.0.0.1:{ws_port}", "--ws-path",
+                          "/tunnel"), {}) as srv:
+        srv.wait_line("listening")
+        fp = srv.wait_line(r"^certificate SHA-256 .*: ([0-9a-f]{64})$").group(1)
+        base = ["expose", str(svc_port), "--token", TOKEN, "--inspect", "off", "--fingerprint", fp]
+        with Proc(base + ["--server", f"ws://127.0.0.1:{ws_port}/tunnel"], {}) as client:
+            public = int(client.wait_line(r"^tcp://127\.0\.0\.1:(\d+) -> ").group(1))
+            data = pattern(4 * MiB)
+            assert echo_through(public, data) == data
+            client.stop()
+        r = run(base + ["--server", f"ws://127.0.0.1:{ws_port}/.fasttun", "--no-reconnect"])
+        assert r.returncode == 1 and "the server answered 404" in r.stderr and "Traceback" not in r.stderr
+        r = run(base + ["--server", "ftp://127.0.0.1:1"])
+        assert r.returncode == 2 and "want HOST:PORT, tcp://HOST:PORT, ws://HOST/PATH" in r.stderr
+        srv.stop()
+    r = run(["serve", "--ws-path", "nope"])
+    assert r.returncode == 2 and "--ws-path 'nope'" in r.stderr
+    svc.close()
