@@ -2,7 +2,7 @@
 
 from ._core import IMPLEMENTATION
 from ._version import __version__
-from .api import Client, Server, Tunnel
+from .api import Client, ExposedTunnel, Server, Tunnel, expose
 from .config import ClientConfig, Route, ServerConfig
 from .exceptions import (
     AuthenticationError,
@@ -21,6 +21,8 @@ __all__ = [
     "Client",
     "Server",
     "Tunnel",
+    "expose",
+    "ExposedTunnel",
     "ClientConfig",
     "ServerConfig",
     "Route",

@@ -22,7 +22,7 @@ from .config import DEFAULT_CONTROL_PORT, ClientConfig, Route, ServerConfig, par
 from .exceptions import ConfigError
 from .hooks import Hooks
 
-__all__ = ["Server", "Client", "Tunnel"]
+__all__ = ["Server", "Client", "Tunnel", "expose", "ExposedTunnel"]
 
 
 class Server:
@@ -270,3 +270,61 @@ class Client:
     def summary(self) -> str:
         """One line: uptime, streams, bytes each way."""
         return self._client.summary()
+
+
+class ExposedTunnel:
+    """What ``fasttun.expose()`` returns: one tunnel and the client that holds
+    it.  Its attributes are the ``Tunnel``'s (``url``, ``public_address``,
+    ``remote_port``, ``urls``, ``name``); ``close()`` (or leaving ``async
+    with``) closes the tunnel and disconnects."""
+
+    def __init__(self, client: Client, tunnel: Tunnel) -> None:
+        self.client = client
+        self.tunnel = tunnel
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tunnel, name)
+
+    def __repr__(self) -> str:
+        return f"<ExposedTunnel {self.tunnel.url} -> {self.tunnel.local_address}>"
+
+    async def __aenter__(self) -> "ExposedTunnel":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+async def expose(local_port: int, *, server: str, token: str | None = None, local_host: str = "localhost",
+                 **options: Any) -> ExposedTunnel:
+    """Expose ``local_host:local_port`` in one call, as vtunnel's library does::
+
+        async with await fasttun.expose(3000, server="wss://tunnel.example.com/.fasttun", token="T") as t:
+            print(t.url)
+
+    *server* is ``HOST:PORT``, ``tcp://``, ``ws://`` or ``wss://``.  Options
+    that are ``Route`` fields (``remote_port``, ``http``, ``subdomain``,
+    ``basic_auth``, ``max_conns``...) shape the tunnel; the others are
+    ``ClientConfig`` fields (``fingerprint``, ``ca``, ``tls``, ``proxy``...).
+
+    Raises:
+        ConnectError, AuthenticationError: the server cannot be reached or
+            refuses the token.
+        TunnelError: the server refuses the tunnel.
+    """
+    import dataclasses
+
+    route_fields = {f.name for f in dataclasses.fields(Route)} - {"local_host", "local_port"}
+    route = {k: v for k, v in options.items() if k in route_fields}
+    client_options = {k: v for k, v in options.items() if k not in route_fields}
+    client = Client(server, token=token, **client_options)
+    await client.connect()
+    try:
+        tunnel = await client.expose(local_port, local_host=local_host, **route)
+    except BaseException:
+        await client.close()
+        raise
+    return ExposedTunnel(client, tunnel)

@@ -210,3 +210,21 @@ def test_serve_ws_listen_and_expose_ws_from_the_command_line():
     r = run(["serve", "--ws-path", "nope"])
     assert r.returncode == 2 and "--ws-path 'nope'" in r.stderr
     svc.close()
+
+
+async def test_one_call_library_use():
+    services = Services()
+    echo = await services.echo()
+    async with carrier_server() as server:
+        h, p = server.ws_address
+        async with await fasttun.expose(echo, server=f"ws://{h}:{p}/.fasttun", token=TOKEN,
+                                        fingerprint=server._server.fingerprint, reconnect=False,
+                                        max_conns=5) as t:
+            assert t.url == f"tcp://127.0.0.1:{t.remote_port}" and t.remote_port in server.public_ports
+            assert await roundtrip(t.remote_port, b"one call") == b"one call"
+        await wait_for(lambda: not server.public_ports)
+        with pytest.raises(fasttun.TunnelError):
+            await fasttun.expose(echo, server=f"ws://{h}:{p}/.fasttun", token=TOKEN, reconnect=False,
+                                 http=True)  # this server has no HTTP port
+        await wait_for(lambda: not server._server.sessions)  # the failed call closed its client
+    services.close()
