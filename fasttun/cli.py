@@ -211,15 +211,27 @@ def build_parser() -> argparse.ArgumentParser:
                         "the file (see docs/configuration.md)")
     _common(s, buffer_default=None)
 
+    k = sub.add_parser("keygen", help="make a key pair that identifies a client (instead of a token)",
+                       description="Write a new private key (Ed25519, PEM, mode 0600) and print its public key on "
+                                   "its own line: the string a server's [[clients]] key = \"...\" takes. "
+                                   "The client then runs fasttun expose --key FILE.")
+    k.add_argument("--out", metavar="FILE", default="fasttun.key",
+                   help="where to write the private key (default fasttun.key; never overwritten)")
+    k.add_argument("--public", metavar="FILE", default=None,
+                   help="print the public key of an existing private key instead")
     e = sub.add_parser("expose", help="expose a local service through a server (where the service runs)",
                        epilog=EPILOG_EXPOSE, formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Open public ports on a tunnel server that lead to local services.  "
                                    "Prints one line per tunnel with its public address.")
     e.add_argument("local", nargs="?", metavar="LOCAL", help="the local service: PORT or HOST:PORT")
-    e.add_argument("--server", metavar="HOST:PORT", default=None,
-                   help=f"the tunnel server (env FASTTUN_SERVER; port defaults to {DEFAULT_CONTROL_PORT})")
+    e.add_argument("--server", metavar="HOST:PORT|URL", default=None,
+                   help=f"the tunnel server: HOST:PORT (port defaults to {DEFAULT_CONTROL_PORT}), or "
+                        "ws://HOST[:PORT]/PATH or wss://... to carry the tunnel in a WebSocket (env FASTTUN_SERVER)")
     e.add_argument("--token", metavar="TOKEN", default=None,
                    help="the server's token (env FASTTUN_TOKEN)")
+    e.add_argument("--key", metavar="FILE", default=None,
+                   help="authenticate with this private key (fasttun keygen) instead of a token; needs "
+                        "--fingerprint or --ca")
     e.add_argument("--remote-port", type=int, default=0, metavar="N",
                    help="public port for LOCAL (default: the server assigns one)")
     e.add_argument("-r", "--route", action="append", default=[], metavar="LOCAL-REMOTE",
@@ -439,9 +451,10 @@ async def _serve(args: argparse.Namespace) -> int:
 # Options of `fasttun expose` that its --config file may set too, with their defaults.
 EXPOSE_DEFAULTS: dict[str, object] = {
     "server": None, "token": None, "fingerprint": None, "ca": None, "no_tls": False, "connect_timeout": 10.0,
-    "no_reconnect": False, "buffer_size": DEFAULT_BUFFER_KIB, "proxy": None,
+    "no_reconnect": False, "buffer_size": DEFAULT_BUFFER_KIB, "proxy": None, "key": None,
 }
-EXPOSE_TYPES: dict[str, type] = {"server": str, "token": str, "fingerprint": str, "ca": str, "proxy": str}
+EXPOSE_TYPES: dict[str, type] = {"server": str, "token": str, "fingerprint": str, "ca": str, "proxy": str,
+                                 "key": str}
 
 
 def _expose_options(args: argparse.Namespace) -> tuple[dict, tuple[Route, ...]]:
@@ -504,7 +517,7 @@ def _client_config(args: argparse.Namespace) -> ClientConfig:
                        reconnect=not o["no_reconnect"], buffer_size=int(o["buffer_size"]) * 1024,  # type: ignore[call-overload]
                        tls=not o["no_tls"], fingerprint=fingerprint, ca=o["ca"],  # type: ignore[arg-type]
                        connect_timeout=float(o["connect_timeout"]), ws_url=ws_url,  # type: ignore[arg-type]
-                       proxy=o["proxy"])  # type: ignore[arg-type]
+                       proxy=o["proxy"], key=o["key"])  # type: ignore[arg-type]
     return cfg.validate()
 
 
@@ -595,6 +608,23 @@ async def _expose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keygen(args: argparse.Namespace) -> int:
+    from .transports.keys import generate_key, load_private_key, public_key_text
+
+    try:
+        if args.public:
+            print(public_key_text(load_private_key(args.public).public_key()))
+            return 0
+        public = generate_key(args.out)
+    except ConfigError as exc:
+        print(f"fasttun keygen: error: {exc}", file=sys.stderr)
+        return 2
+    print(public)
+    print(f"private key written to {args.out} (mode 0600); give the line above to the server's operator "
+          f"([[clients]] key = \"...\"), then: fasttun expose --key {args.out} ...", file=sys.stderr)
+    return 0
+
+
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
@@ -605,6 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    if args.command == "keygen":
+        return _keygen(args)
     _setup_logging(args)
     try:
         return _run(lambda: _serve(args) if args.command == "serve" else _expose(args))

@@ -24,8 +24,13 @@ class ClientAccess:
     """One client a server config file lets in: its token and its port range."""
 
     name: str
-    token: str
+    token: str | None
     ports: tuple[int, int]
+    key: str | None = None
+    """The client's public key (``fasttun keygen``), instead of a token."""
+    names: tuple[str, ...] = ()
+    """HTTP names it may take (patterns: ``app``, ``*.dev.example.com``; a label
+    alone is a subdomain of --domain); empty: any."""
 
 
 @dataclass(frozen=True)
@@ -117,9 +122,12 @@ class ServerConfig:
         _check_ports(*self.ports, f"--ports {self.ports[0]}-{self.ports[1]}")
         if self.auth and not self.token and not self.clients:
             raise ConfigError("a token is required (or --no-auth to accept every client)")
-        tokens = [c.token for c in self.clients] + ([self.token] if self.token else [])
+        tokens = [c.token for c in self.clients if c.token] + ([self.token] if self.token else [])
         if len(set(tokens)) != len(tokens):
             raise ConfigError("two clients (or a client and --token) share a token")
+        keys = [c.key for c in self.clients if c.key]
+        if len(set(keys)) != len(keys):
+            raise ConfigError("two clients share a key")
         for c in self.clients:
             _check_ports(*c.ports, f"client {c.name!r}: ports {c.ports[0]}-{c.ports[1]}")
         _check_timing(self.ping_interval, self.ping_timeout)
@@ -291,6 +299,8 @@ class ClientConfig:
     ws_url: str | None = None
     """``ws://`` or ``wss://`` URL: carry the tunnel connection in a WebSocket
     there (``server_host``/``server_port`` are then the URL's)."""
+    key: str | None = None
+    """Private key file (``fasttun keygen``) to authenticate with instead of a token."""
     proxy: str | None = None
     """``http://[user:pass@]host:port`` CONNECT proxy to reach the server through
     (None: the environment's ``https_proxy``/``all_proxy``...; "": none)."""
@@ -305,6 +315,12 @@ class ClientConfig:
         if not self.connect_timeout > 0:
             raise ConfigError(f"--connect-timeout {self.connect_timeout}: want a positive number of seconds")
         _check_buffer(self.buffer_size)
+        if self.key:
+            if self.token:
+                raise ConfigError("--key or --token: a client proves one of them")
+            if self.tls and not (self.fingerprint or self.ca):
+                raise ConfigError("--key needs --fingerprint (printed by fasttun serve) or --ca: with a key, the "
+                                  "server has no token to prove itself with")
         if self.proxy:
             from .transports.proxy import parse_proxy
 
@@ -598,19 +614,32 @@ def _client_entry(path: str, i: int, entry: object) -> ClientAccess:
     where = f"--config {path}: clients[{i}]"
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: want a table with name, token, ports")
-    unknown = set(entry) - {"name", "token", "ports"}
+    unknown = set(entry) - {"name", "token", "key", "ports", "names"}
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (known: name, token, ports)")
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (known: name, token, key, ports, "
+                          "names)")
     name = entry.get("name", f"client{i + 1}")
     token = entry.get("token")
+    key = entry.get("key")
     ports = entry.get("ports")
-    if not isinstance(token, str) or not token:
-        raise ConfigError(f"{where}: a non-empty token is required")
+    if (token is None) == (key is None):
+        raise ConfigError(f"{where}: give a token or a key (a public key from fasttun keygen), one of them")
+    if token is not None and (not isinstance(token, str) or not token):
+        raise ConfigError(f"{where}: the token must be a non-empty string")
+    if key is not None:
+        from .transports.keys import parse_public_key
+
+        if not isinstance(key, str):
+            raise ConfigError(f"{where}: key = \"...\" (the public key fasttun keygen prints)")
+        parse_public_key(key, f"{where}: key")
+    names = entry.get("names", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise ConfigError(f"{where}: names = [\"app\", \"*.dev.example.com\"] (the HTTP names it may take)")
     if isinstance(ports, list) and len(ports) == 2:
         ports = f"{ports[0]}-{ports[1]}"
     if not isinstance(ports, str):
         raise ConfigError(f"{where}: ports = \"LOW-HIGH\" is required")
-    return ClientAccess(str(name), token, parse_ports(ports))
+    return ClientAccess(str(name), token, parse_ports(ports), key=key, names=tuple(n.lower() for n in names))
 
 
 def _is_loopback(host: str) -> bool:

@@ -24,6 +24,7 @@ from .._version import __version__
 from ..config import ClientConfig, Route
 from ..exceptions import AuthenticationError, ConnectError, FasttunError, ProtocolError, TunnelError
 from ..transports import tls
+from ..transports.keys import load_private_key, public_key_text, sign_auth
 from ..transports.proxy import connect_via_proxy, parse_proxy, proxy_from_env
 from .auth import auth_mac
 from .protocol import SessionProtocol, Traffic, format_size
@@ -172,10 +173,15 @@ class ServerSession(SessionProtocol):
                 nonce = b""
             self.server_auth = bool(msg.get("auth", True))
             self.binding = tls.channel_binding(self.transport)
-            token = self.client.config.token or ""
-            mac = auth_mac(token, b"client", nonce, self.binding) if self.server_auth else ""
-            self.send_control({"op": "auth", "mac": mac, "cnonce": self.cnonce.hex(),
-                               "client": f"fasttun/{__version__}"})
+            auth: dict = {"op": "auth", "cnonce": self.cnonce.hex(), "client": f"fasttun/{__version__}"}
+            key = self.client.key
+            if key is not None and self.server_auth:  # a key pair, not a token (docs/spec.md §4.7)
+                auth["key"] = public_key_text(key.public_key())
+                auth["sig"] = sign_auth(key, nonce, self.binding)
+            else:
+                token = self.client.config.token or ""
+                auth["mac"] = auth_mac(token, b"client", nonce, self.binding) if self.server_auth else ""
+            self.send_control(auth)
         elif op == "welcome":
             problem = self.client.verify_server(self, msg)
             if problem:
@@ -219,7 +225,8 @@ class ServerSession(SessionProtocol):
         self.close_reason = f"server went away: {message}"
         if not self.ready.done():
             if code == GO_AWAY_AUTH_FAILED:
-                self.ready.set_exception(AuthenticationError(f"the server refused the token ({message})"))
+                what = "key" if self.client.key is not None else "token"
+                self.ready.set_exception(AuthenticationError(f"the server refused the {what} ({message})"))
             elif code == GO_AWAY_REFUSED:
                 self.ready.set_exception(AuthenticationError(f"the server refused this client: {message}"))
             else:
@@ -298,6 +305,7 @@ class TunnelClient:
                  on_tunnel_closed: Callable[[Tunnel, str], None] | None = None,
                  on_tunnel_down: Callable[[Tunnel, str], None] | None = None) -> None:
         self.config = config.validate()
+        self.key = load_private_key(config.key) if config.key else None  # (a ConfigError now, not at dial)
         self.tunnels: list[Tunnel] = []
         self.conn: ServerSession | None = None
         self.on_tunnel = on_tunnel

@@ -20,13 +20,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .._core.consts import GO_AWAY_AUTH_FAILED, GO_AWAY_LIMIT, GO_AWAY_PROTOCOL_ERROR, GO_AWAY_REFUSED, GO_AWAY_SHUTDOWN
 from .._version import __version__
 from ..config import ServerConfig
 from ..hooks import Hooks
 from ..transports import tls
+from ..transports.keys import parse_public_key, verify_auth
 from .auth import auth_mac
 from .protocol import SessionProtocol, StreamEnd, Traffic, format_address, format_size
 from .relay import StreamProtocol, abort_with_rst
@@ -105,6 +106,7 @@ class ClientSession(SessionProtocol):
         self.account: str | None = None  # name of the [[clients]] entry that matched
         self.token: str | None = None  # the token this client proved
         self.ports = cfg.ports  # the range this client may open
+        self.names: tuple[str, ...] = ()  # the HTTP names it may take (empty: any)
         self.host = ""  # the peer's address, without the port
         self.leaving = False  # the client said "bye": it left on purpose
         self.client_id = 0  # given when it authenticates (the admin API names clients by it)
@@ -159,28 +161,50 @@ class ClientSession(SessionProtocol):
         cfg = self.server.config
         binding = tls.channel_binding(self.transport)
         if cfg.auth:
-            got = msg.get("mac")
-            got_b = got.encode() if isinstance(got, str) else b""
-            # Check every token (in constant time each): which client is this?
-            candidates = [(None, cfg.token, cfg.ports)] if cfg.token else []
-            candidates += [(c.name, c.token, c.ports) for c in cfg.clients]
-            match = None
-            for name, token, ports in candidates:
-                if hmac.compare_digest(got_b, auth_mac(token, b"client", self.nonce, binding).encode()):
-                    match = (name, token, ports)
-            if match is None:
-                log.warning("authentication failed from %s", self.peer)
-                self.server.auth_failed(self.host)
-                self.close_reason = "authentication failed"
-                self.close(GO_AWAY_AUTH_FAILED, "invalid token")
-                return
-            self.account, self.token, self.ports = match
+            if "key" in msg:
+                entry, why = self._key_entry(msg, binding)
+                if entry is None:
+                    log.warning("authentication failed from %s: %s", self.peer, why)
+                    self.server.auth_failed(self.host)
+                    self.close_reason = f"authentication failed: {why}"
+                    self.close(GO_AWAY_AUTH_FAILED, why)
+                    return
+                self.account, self.token, self.ports, self.names = entry.name, None, entry.ports, entry.names
+            else:
+                got = msg.get("mac")
+                got_b = got.encode() if isinstance(got, str) else b""
+                # Check every token (in constant time each): which client is this?
+                candidates = [(None, cfg.token, cfg.ports, ())] if cfg.token else []
+                candidates += [(c.name, c.token, c.ports, c.names) for c in cfg.clients if c.token]
+                match = None
+                for name, token, ports, names in candidates:
+                    if hmac.compare_digest(got_b, auth_mac(token, b"client", self.nonce, binding).encode()):
+                        match = (name, token, ports, names)
+                if match is None:
+                    log.warning("authentication failed from %s", self.peer)
+                    self.server.auth_failed(self.host)
+                    self.close_reason = "authentication failed"
+                    self.close(GO_AWAY_AUTH_FAILED, "invalid token")
+                    return
+                self.account, self.token, self.ports, self.names = match
         self.client_id = self.server.new_client_id()
         self.name = str(msg.get("client", ""))[:100]
         if self.server.hooks.on_login is not None:
             self.loop.create_task(self._login_hook(msg, binding))
             return
         self._welcome(msg, binding)
+
+    def _key_entry(self, msg: dict, binding: bytes) -> tuple[Any, str]:
+        """The ``[[clients]]`` entry whose key signed this ``auth``, or (None, why not)."""
+        key, sig = msg.get("key"), msg.get("sig")
+        if not isinstance(key, str) or not isinstance(sig, str):
+            return None, "malformed key authentication"
+        entry = next((c for c in self.server.config.clients if c.key == key), None)
+        if entry is None:
+            return None, f"unknown key {key[:44]}"
+        if not verify_auth(parse_public_key(key), sig, self.nonce, binding):
+            return None, "the key's signature does not verify"
+        return entry, ""
 
     async def _login_hook(self, msg: dict, binding: bytes) -> None:
         reason = await self.server.hooks.call("login", {
@@ -204,7 +228,7 @@ class ClientSession(SessionProtocol):
             self._handshake_timer.cancel()
         welcome = {"op": "welcome", "ping_interval": cfg.ping_interval, "ping_timeout": cfg.ping_timeout}
         cnonce = msg.get("cnonce")
-        if cfg.auth and isinstance(cnonce, str) and len(cnonce) <= 128:
+        if cfg.auth and self.token is not None and isinstance(cnonce, str) and len(cnonce) <= 128:
             try:  # the server's proof of the token, bound to this TLS session
                 welcome["proof"] = auth_mac(self.token or "", b"server", bytes.fromhex(cnonce), binding)
             except ValueError:

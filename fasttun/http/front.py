@@ -53,6 +53,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import bisect
+import fnmatch
 import hmac
 import logging
 import ssl
@@ -1027,6 +1028,16 @@ class HttpFront:
         if not isinstance(claim, str) or not 16 <= len(claim) <= 128:
             raise BindError("an HTTP bind needs a claim (16 to 128 characters)")
         options = _options(msg)
+        if owner.names:  # its [[clients]] entry lists the names it may take
+            allowed = ", ".join(owner.names)
+            if not subdomain and not hostname:
+                raise BindError(f"this client may take only these names: {allowed}; ask for one of them")
+            try:
+                host = self.names.host_for(subdomain, hostname)
+            except NameRefused as exc:
+                raise BindError(str(exc)) from None
+            if not _name_allowed(host, owner.names, self.names.domain):
+                raise BindError(f"{host} is not among the names this client may take ({allowed})")
         try:
             name = self.names.take(None, claim, _now(), subdomain=subdomain, hostname=hostname,
                                    prefer=bool(msg.get("prefer")))
@@ -1115,6 +1126,16 @@ def _options(msg: dict) -> dict:
         limiter = RateLimiter(rate)
     return {"auth": expected, "host_header": host_header.encode("latin-1") if host_header else None,
             "set_headers": tuple(pairs), "limiter": limiter, "log_requests": bool(msg.get("log", True))}
+
+
+def _name_allowed(host: str, patterns: tuple, domain: str) -> bool:
+    """Whether *host* matches one of *patterns* (a label alone is a subdomain of *domain*)."""
+    for pattern in patterns:
+        if "." not in pattern and domain:
+            pattern = f"{pattern}.{domain}"
+        if fnmatch.fnmatchcase(host, pattern):
+            return True
+    return False
 
 
 def _is_field_value(text: str) -> bool:

@@ -315,7 +315,7 @@ def test_config_file_mistakes(env, tmp_path):
         "bogus = 1\n": "unknown option 'bogus'",
         "max_clients = \"many\"\n": "max_clients = 'many': want a int",
         "max_pending = 0\n": "--max-pending must be at least 1",
-        "[[clients]]\nname = \"x\"\nports = \"1-2\"\n": "clients[0]: a non-empty token is required",
+        "[[clients]]\nname = \"x\"\nports = \"1-2\"\n": "clients[0]: give a token or a key",
         "listen = \n": "not valid TOML",
     }
     for text, msg in cases.items():
