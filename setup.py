@@ -2,9 +2,14 @@
 
 FASTTUN_NO_EXTENSIONS=1   install without compiling (pure-Python twins only)
 FASTTUN_DEBUG=1           compile with assertions and line tracing
+
+Without a working C compiler (or without Cython), the build warns once and
+installs the pure-Python twins, as aiohttp does: fasttun works, slower, and
+``fasttun --version`` says which core is in use.
 """
 
 import os
+import sys
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext as _build_ext
@@ -14,6 +19,15 @@ DEBUG = bool(os.environ.get("FASTTUN_DEBUG"))
 
 MODULES = ["buffers_c", "frames_c", "mux_c", "httpbody_c", "httphead_c"]
 SOURCES = {"buffers_c": "buffers_c.pyx", "frames_c": "frames_c.pyx", "mux_c": "mux_c.py", "httpbody_c": "httpbody_c.pyx", "httphead_c": "httphead_c.pyx"}
+
+
+FALLBACK_WARNING = """
+*********************************************************************
+WARNING: fasttun's compiled core could not be built ({why}).
+Installing the pure-Python twins instead: fasttun works, but slower.
+Install a C compiler and the Python headers, then reinstall, for speed.
+*********************************************************************
+"""
 
 
 class build_ext(_build_ext):
@@ -32,7 +46,11 @@ class build_ext(_build_ext):
     def finalize_options(self):
         if not self.distribution.ext_modules:
             return super().finalize_options()
-        from Cython.Build import cythonize
+        try:
+            from Cython.Build import cythonize
+        except ImportError as exc:
+            self._fall_back(f"Cython is missing: {exc}")
+            return super().finalize_options()
 
         directives = {"language_level": "3", "embedsignature": True}
         if DEBUG:
@@ -48,6 +66,21 @@ class build_ext(_build_ext):
             force=self.cython_always,
         )
         super().finalize_options()
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:  # CompileError, LinkError, a missing or broken compiler
+            if os.environ.get("FASTTUN_REQUIRE_EXTENSIONS"):
+                raise
+            self._fall_back(f"{type(exc).__name__}: {exc}")
+
+    def _fall_back(self, why):
+        if os.environ.get("FASTTUN_REQUIRE_EXTENSIONS"):
+            raise RuntimeError(f"FASTTUN_REQUIRE_EXTENSIONS is set and the build failed: {why}")
+        sys.stderr.write(FALLBACK_WARNING.format(why=why))
+        self.distribution.ext_modules[:] = []
+        self.extensions = []
 
 
 def extensions():

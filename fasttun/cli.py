@@ -117,14 +117,50 @@ def _common(p: argparse.ArgumentParser, buffer_default: int | None = DEFAULT_BUF
     g.add_argument("-q", "--quiet", action="store_true", help="log errors only")
     g.add_argument("-b", "--buffer-size", type=int, metavar="KIB", default=buffer_default,
                    help=f"size of the tunnel connection's I/O buffers in KiB (default {DEFAULT_BUFFER_KIB})")
-    g.add_argument("-V", "--version", action="version", version=f"fasttun {__version__}")
+    g.add_argument("-V", "--version", action=_Version, help="show the version, the core and the event loop in use")
+
+
+class _Version(argparse.Action):
+    """``--version`` on one line, unwrapped (argparse's own wraps it to the terminal)."""
+
+    def __init__(self, option_strings: list, dest: str = argparse.SUPPRESS, **kw: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(version_line())
+        parser.exit()
+
+
+def version_line() -> str:
+    """``fasttun --version``: the version, the core in use, the event loop and Python."""
+    import platform
+
+    from ._core import IMPLEMENTATION
+
+    if IMPLEMENTATION == "c":
+        core = "compiled core"
+    elif os.environ.get("FASTTUN_NO_EXTENSIONS"):
+        core = "pure-Python core (FASTTUN_NO_EXTENSIONS)"
+    else:
+        core = "pure-Python core (the compiled one was not built: slower; see the install log)"
+    if os.environ.get("FASTTUN_LOOP", "uvloop") == "asyncio":
+        loop = "asyncio event loop (FASTTUN_LOOP)"
+    else:
+        try:
+            import uvloop
+
+            loop = f"uvloop {uvloop.__version__}"
+        except ImportError:
+            loop = "asyncio event loop (uvloop is not installed)"
+    return f"fasttun {__version__}: {core}, {loop}, Python {platform.python_version()}"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fasttun", description="A fast reverse TCP tunnel: put a local service on a public "
                      "server's port.  Run 'fasttun serve' on the public machine and 'fasttun expose PORT' "
                      "where the service runs.")
-    parser.add_argument("-V", "--version", action="version", version=f"fasttun {__version__}")
+    parser.add_argument("-V", "--version", action=_Version,
+                        help="show the version, the core and the event loop in use")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     s = sub.add_parser("serve", help="run the tunnel server (on the public machine)", epilog=EPILOG_SERVE,

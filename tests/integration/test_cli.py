@@ -266,6 +266,14 @@ def test_no_reconnect_exits(env):
 def test_version_and_help():
     r = run(["--version"])
     assert r.returncode == 0 and r.stdout.startswith("fasttun ")
+    import fasttun
+
+    core = "compiled core" if fasttun.IMPLEMENTATION == "c" else "pure-Python core"
+    assert re.fullmatch(rf"fasttun {re.escape(fasttun.__version__)}: {core}.*, (uvloop [\d.]+|asyncio event loop.*), "
+                        r"Python 3\.\d+\.\d+\n", r.stdout), r.stdout
+    r = run(["serve", "--version"], {"FASTTUN_NO_EXTENSIONS": "1", "FASTTUN_LOOP": "asyncio"})
+    assert r.stdout.startswith(f"fasttun {fasttun.__version__}: pure-Python core (FASTTUN_NO_EXTENSIONS), "
+                               "asyncio event loop (FASTTUN_LOOP), Python 3.")
     for sub in ("serve", "expose"):
         r = run([sub, "--help"])
         assert r.returncode == 0
