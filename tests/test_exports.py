@@ -26,3 +26,19 @@ def test_public_api_reexported():
         assert getattr(fasttun, name) is getattr(api if name in api.__all__ else exceptions, name)
     for name in hooks.__all__:
         assert getattr(fasttun, name) is getattr(hooks, name)
+
+
+def test_runs_without_uvloop_and_orjson():
+    """Where they have no wheel they are not installed: fasttun falls back to
+    stdlib asyncio and json (a tunnel's CONTROL messages, the CLI)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['orjson'] = None; sys.modules['uvloop'] = None\n"
+            "from fasttun.aio.protocol import dumps, loads\n"
+            "assert loads(dumps({'op': 'bind', 'port': 1})) == {'op': 'bind', 'port': 1}\n"
+            "from fasttun.cli import main, version_line\n"
+            "assert 'asyncio event loop (uvloop is not installed)' in version_line(), version_line()\n"
+            "print('ok')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.strip() == "ok", r.stderr
