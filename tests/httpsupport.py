@@ -234,3 +234,16 @@ def status_of(answer: bytes) -> int:
     """The status code of a raw answer (0 if there is none)."""
     parts = answer.split(b" ", 2)
     return int(parts[1]) if len(parts) > 1 and parts[0].startswith(b"HTTP/") else 0
+
+
+def issue_cert(directory, *names: str) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
+    """A certificate for *names* from a fresh test CA (trustme): (cert, key, CA file) paths in *directory*."""
+    import trustme
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert(*names)
+    cert, key, ca_file = directory / "cert.pem", directory / "key.pem", directory / "ca.pem"
+    leaf.private_key_and_cert_chain_pem.write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_file))
+    return str(cert), str(key), str(ca_file)

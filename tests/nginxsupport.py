@@ -28,6 +28,13 @@ http {{
   uwsgi_temp_path {tmp}/uwsgi;
   scgi_temp_path {tmp}/scgi;
   server {{
+{server}
+  }}
+}}
+"""
+
+# A reverse proxy in front of fasttun's WebSocket carrier.
+WS_PROXY = """
     listen 127.0.0.1:{port}{ssl};
     {certs}
     location {path} {{
@@ -41,8 +48,6 @@ http {{
       proxy_buffering off;
     }}
     location / {{ return 404 "not the tunnel\\n"; }}
-  }}
-}}
 """
 
 
@@ -58,22 +63,25 @@ def _wait_port(port: int, timeout: float = 10) -> None:
 
 
 class Nginx:
-    """nginx proxying WebSocket upgrades on *path* to 127.0.0.1:*upstream*.
+    """nginx proxying WebSocket upgrades on *path* to 127.0.0.1:*upstream*,
+    or serving the given *server* block (its inside, already formatted).
 
     ``cert``/``key``: PEM files for a TLS listener (``wss://``).  ``stop()``
     and ``start()`` restart it on the same port."""
 
-    def __init__(self, port: int, upstream: int, path: str = "/.fasttun", cert: str | None = None,
-                 key: str | None = None) -> None:
+    def __init__(self, port: int, upstream: int = 0, path: str = "/.fasttun", cert: str | None = None,
+                 key: str | None = None, server: str | None = None) -> None:
         assert NGINX, "nginx is required (apt-get install nginx-light); .ci/run installs it"
         self.port = port
         self.tmp = tempfile.mkdtemp(prefix="fasttun-nginx-")
         os.chmod(self.tmp, 0o755)
         certs = f"ssl_certificate {cert}; ssl_certificate_key {key};" if cert else ""
         self.conf = os.path.join(self.tmp, "nginx.conf")
+        if server is None:
+            server = WS_PROXY.format(port=port, ssl=" ssl" if cert else "", certs=certs, path=path,
+                                     upstream=upstream)
         with open(self.conf, "w") as f:
-            f.write(CONF.format(tmp=self.tmp, port=port, ssl=" ssl" if cert else "", certs=certs, path=path,
-                                upstream=upstream))
+            f.write(CONF.format(tmp=self.tmp, server=server))
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Nginx":

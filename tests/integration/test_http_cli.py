@@ -7,25 +7,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
-import tempfile
 import time
 
 import pytest
-import trustme
 
-from tests.httpsupport import DOMAIN, H11Service, echo_handler, http_server, parse_echo
+from tests.httpsupport import DOMAIN, H11Service, echo_handler, http_server, issue_cert, parse_echo
 from tests.integration.test_cli import Proc
+from tests.nginxsupport import Nginx
 from tests.support import client_for, free_port, free_range, thread_service
 
 TOKEN = "http-cli-token"
 CURL = shutil.which("curl")
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
 
 def curl(*args: str, timeout: float = 10) -> subprocess.CompletedProcess:
@@ -196,13 +192,7 @@ def test_expose_name_held_by_another_client_one_clear_line():
 
 
 def wildcard_cert(tmp_path) -> tuple[str, str, str]:
-    ca = trustme.CA()
-    leaf = ca.issue_cert(f"*.{DOMAIN}")
-    cert, key, ca_file = tmp_path / "wild.pem", tmp_path / "wild.key", tmp_path / "ca.pem"
-    leaf.private_key_and_cert_chain_pem.write_to_path(str(cert))
-    leaf.private_key_pem.write_to_path(str(key))
-    ca.cert_pem.write_to_path(str(ca_file))
-    return str(cert), str(key), str(ca_file)
+    return issue_cert(tmp_path, f"*.{DOMAIN}")
 
 
 def test_https_port_with_curl(tmp_path):
@@ -248,63 +238,28 @@ async def test_https_routes_by_sni_then_host(tmp_path, loop_kind):
     svc.close()
 
 
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {tmp}/body;
-  proxy_temp_path {tmp}/proxy;
-  fastcgi_temp_path {tmp}/fastcgi;
-  uwsgi_temp_path {tmp}/uwsgi;
-  scgi_temp_path {tmp}/scgi;
-  server {{
+# nginx reading the PROXY header: it answers with the address it carried.
+NGINX_PROXY_PROTOCOL = """
     listen 127.0.0.1:{port} proxy_protocol;
     location / {{ return 200 "visitor $proxy_protocol_addr:$proxy_protocol_port via $remote_addr\\n"; }}
-  }}
-}}
 """
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_proxy_protocol_read_by_nginx(version):
-    assert NGINX, "nginx is required (apt-get install nginx-light)"
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="fasttun-nginx-") as tmp:
-        os.chmod(tmp, 0o755)
-        conf = os.path.join(tmp, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(tmp=tmp, port=port))
-        nginx = subprocess.Popen([NGINX, "-c", conf, "-p", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
-            server, client = start_pair([], [str(port), "--proxy-protocol", version])
-            with server, client:
-                public = int(client.wait_line(r"^tcp://127\.0\.0\.1:(\d+) ->").group(1))
-                with socket.create_connection(("127.0.0.1", public)) as visitor:
-                    visitor.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    answer = b""
-                    while data := visitor.recv(65536):
-                        answer += data
-                    local_port = visitor.getsockname()[1]
-                assert answer.startswith(b"HTTP/1.1 200")
-                # nginx saw the visitor's own address and port, not the tunnel client's.
-                assert answer.rstrip().endswith(f"visitor 127.0.0.1:{local_port} via 127.0.0.1".encode()), answer
-                client.stop()
-                server.stop()
-        finally:
-            nginx.send_signal(signal.SIGQUIT)
-            try:
-                nginx.wait(10)
-            except subprocess.TimeoutExpired:
-                nginx.kill()
-                nginx.wait()
+    with Nginx(port, server=NGINX_PROXY_PROTOCOL.format(port=port)):
+        server, client = start_pair([], [str(port), "--proxy-protocol", version])
+        with server, client:
+            public = int(client.wait_line(r"^tcp://127\.0\.0\.1:(\d+) ->").group(1))
+            with socket.create_connection(("127.0.0.1", public)) as visitor:
+                visitor.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                answer = b""
+                while data := visitor.recv(65536):
+                    answer += data
+                local_port = visitor.getsockname()[1]
+            assert answer.startswith(b"HTTP/1.1 200")
+            # nginx saw the visitor's own address and port, not the tunnel client's.
+            assert answer.rstrip().endswith(f"visitor 127.0.0.1:{local_port} via 127.0.0.1".encode()), answer
+            client.stop()
+            server.stop()

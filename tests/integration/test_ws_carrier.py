@@ -11,11 +11,10 @@ import hashlib
 import struct
 
 import pytest
-import trustme
 
 import fasttun
 from fasttun.exceptions import ConnectError
-from tests.httpsupport import DOMAIN, Visitor
+from tests.httpsupport import DOMAIN, Visitor, issue_cert
 from tests.nginxsupport import Nginx
 from tests.support import TOKEN, Services, free_port, free_range, pattern, roundtrip, wait_for
 
@@ -78,22 +77,17 @@ async def test_through_nginx_with_the_tunnels_tls_inside(loop_kind):
 
 @pytest.mark.timeout(180)
 async def test_wss_to_nginx_with_no_tls_inside(tmp_path):
-    ca = trustme.CA()
-    leaf = ca.issue_cert("127.0.0.1")
-    cert, key, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
-    leaf.private_key_and_cert_chain_pem.write_to_path(str(cert))
-    leaf.private_key_pem.write_to_path(str(key))
-    ca.cert_pem.write_to_path(str(ca_file))
+    cert, key, ca_file = issue_cert(tmp_path, "127.0.0.1")
     services = Services()
     echo = await services.echo()
     async with carrier_server(tls=False) as server:
-        with Nginx(free_port(), server.ws_address[1], cert=str(cert), key=str(key)) as nginx:
+        with Nginx(free_port(), server.ws_address[1], cert=cert, key=key) as nginx:
             url = f"wss://127.0.0.1:{nginx.port}/.fasttun"
             # Without the CA, nginx's certificate cannot be verified.
             with pytest.raises(fasttun.AuthenticationError, match="cannot verify the certificate"):
                 async with fasttun.Client(url, token=TOKEN, tls=False, reconnect=False):
                     pass
-            async with fasttun.Client(url, token=TOKEN, tls=False, reconnect=False, ca=str(ca_file)) as client:
+            async with fasttun.Client(url, token=TOKEN, tls=False, reconnect=False, ca=ca_file) as client:
                 t = await client.expose(echo)
                 data = pattern(8 * MiB)
                 assert await roundtrip(t.remote_port, data) == data
@@ -130,21 +124,16 @@ async def test_nginx_restart_the_client_reconnects_and_keeps_its_port():
 
 @pytest.mark.timeout(120)
 async def test_the_http_and_https_ports_accept_the_upgrade(tmp_path):
-    ca = trustme.CA()
-    leaf = ca.issue_cert(f"*.{DOMAIN}", "127.0.0.1")
-    cert, key, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
-    leaf.private_key_and_cert_chain_pem.write_to_path(str(cert))
-    leaf.private_key_pem.write_to_path(str(key))
-    ca.cert_pem.write_to_path(str(ca_file))
+    cert, key, ca_file = issue_cert(tmp_path, f"*.{DOMAIN}", "127.0.0.1")
     services = Services()
     echo = await services.echo()
 
     async with fasttun.Server(listen_host="127.0.0.1", listen_port=0, public_host="127.0.0.1", ports=free_range(),
-                              token=TOKEN, http_port=0, https_port=0, https_cert=str(cert), https_key=str(key),
+                              token=TOKEN, http_port=0, https_port=0, https_cert=cert, https_key=key,
                               domain=DOMAIN) as server:
         fp = server._server.fingerprint
         for url, extra in ((f"ws://127.0.0.1:{server.http_port}/.fasttun", {}),
-                           (f"wss://127.0.0.1:{server.https_port}/.fasttun", {"ca": str(ca_file)})):
+                           (f"wss://127.0.0.1:{server.https_port}/.fasttun", {"ca": ca_file})):
             async with fasttun.Client(url, token=TOKEN, reconnect=False, fingerprint=fp, **extra) as client:
                 t = await client.expose(echo)
                 data = pattern(4 * MiB)
