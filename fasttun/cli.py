@@ -179,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-tls", action="store_true", default=None,
                    help="plain TCP for tunnel connections (loopback, or behind a TLS terminator); "
                         "clients must say --no-tls too")
+    s.add_argument("--noise", action="store_true", default=None,
+                   help="encrypt tunnel connections with Noise (NK, AES-GCM) instead of TLS; prints the public key "
+                        "clients pass to expose --noise (kept in the state directory)")
     s.add_argument("--cert", metavar="FILE", help="PEM certificate (chain) to present instead of the self-signed one")
     s.add_argument("--key", metavar="FILE", help="PEM private key of --cert")
     s.add_argument("--state-dir", metavar="DIR",
@@ -279,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="verify the server's certificate with this CA bundle ('system': the system's store)")
     e.add_argument("--no-tls", action="store_true", default=None,
                    help="plain TCP (only with a server started with --no-tls)")
+    e.add_argument("--noise", metavar="SERVER_KEY", default=None,
+                   help="Noise instead of TLS, with the server's public key as fasttun serve --noise prints it")
     e.add_argument("--connect-timeout", type=float, default=None, metavar="SECONDS",
                    help="give up reaching the server, or a local service for one public connection, "
                         "after this long (default 10)")
@@ -356,7 +361,7 @@ async def _wait_signal() -> str:
 # Options of `fasttun serve` that a --config file may set too, with their defaults.
 SERVE_DEFAULTS: dict[str, object] = {
     "listen": f"0.0.0.0:{DEFAULT_CONTROL_PORT}", "public_host": "", "ports": f"{DEFAULT_PORTS[0]}-{DEFAULT_PORTS[1]}",
-    "token": None, "no_auth": False, "no_tls": False, "cert": None, "key": None, "state_dir": None,
+    "token": None, "no_auth": False, "no_tls": False, "noise": False, "cert": None, "key": None, "state_dir": None,
     "heartbeat_interval": ServerConfig.ping_interval, "heartbeat_timeout": None,
     "max_clients": ServerConfig.max_clients, "max_streams": ServerConfig.max_streams,
     "max_pending": ServerConfig.max_pending, "max_frame": ServerConfig.max_frame,
@@ -399,6 +404,7 @@ def _serve_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
     timeout = float(o["heartbeat_timeout"]) if o["heartbeat_timeout"] is not None else 3 * interval  # type: ignore[arg-type]
     cfg = ServerConfig(listen_host=host, listen_port=port, public_host=str(o["public_host"]),
                        ports=parse_ports(str(o["ports"])), token=token, auth=not o["no_auth"],  # type: ignore[arg-type]
+                       noise=bool(o["noise"]),
                        ping_interval=interval, ping_timeout=timeout,
                        buffer_size=int(o["buffer_size"]) * 1024, tls=not o["no_tls"],  # type: ignore[call-overload]
                        cert=o["cert"], key=o["key"], state_dir=o["state_dir"],  # type: ignore[arg-type]
@@ -447,9 +453,11 @@ async def _serve(args: argparse.Namespace) -> int:
         shown = f"[{shown}]"
     low, high = cfg.ports
     inner = server._server
-    mode = "TLS" if cfg.tls else "plain TCP (--no-tls)"
+    mode = "Noise NK, AES-GCM" if cfg.noise else "TLS" if cfg.tls else "plain TCP (--no-tls)"
     print(f"fasttun {__version__} listening for clients on {host}:{port} ({mode}); public ports {low}-{high}",
           flush=True)
+    if inner.noise_public:
+        print(f"Noise public key (kept in the state directory): {inner.noise_public}", flush=True)
     if inner.fingerprint:
         kind = "self-signed, kept in the state directory" if inner.self_signed else "from --cert"
         print(f"certificate SHA-256 ({kind}): {inner.fingerprint}", flush=True)
@@ -460,7 +468,9 @@ async def _serve(args: argparse.Namespace) -> int:
         command += f" --token {cfg.token or 'TOKEN'}"
     else:
         print("WARNING: --no-auth: any client may open ports", flush=True)
-    if not cfg.tls:
+    if inner.noise_public:
+        command += f" --noise {inner.noise_public}"
+    elif not cfg.tls:
         command += " --no-tls"
     elif inner.self_signed:
         command += f" --fingerprint {inner.fingerprint}"
@@ -487,10 +497,10 @@ async def _serve(args: argparse.Namespace) -> int:
 # Options of `fasttun expose` that its --config file may set too, with their defaults.
 EXPOSE_DEFAULTS: dict[str, object] = {
     "server": None, "token": None, "fingerprint": None, "ca": None, "no_tls": False, "connect_timeout": 10.0,
-    "no_reconnect": False, "buffer_size": DEFAULT_BUFFER_KIB, "proxy": None, "key": None,
+    "no_reconnect": False, "buffer_size": DEFAULT_BUFFER_KIB, "proxy": None, "key": None, "noise": None,
 }
 EXPOSE_TYPES: dict[str, type] = {"server": str, "token": str, "fingerprint": str, "ca": str, "proxy": str,
-                                 "key": str}
+                                 "key": str, "noise": str}
 
 
 def _expose_options(args: argparse.Namespace) -> tuple[dict, tuple[Route, ...]]:
@@ -553,7 +563,7 @@ def _client_config(args: argparse.Namespace) -> ClientConfig:
                        reconnect=not o["no_reconnect"], buffer_size=int(o["buffer_size"]) * 1024,  # type: ignore[call-overload]
                        tls=not o["no_tls"], fingerprint=fingerprint, ca=o["ca"],  # type: ignore[arg-type]
                        connect_timeout=float(o["connect_timeout"]), ws_url=ws_url,  # type: ignore[arg-type]
-                       proxy=o["proxy"], key=o["key"])  # type: ignore[arg-type]
+                       proxy=o["proxy"], key=o["key"], noise_key=o["noise"])  # type: ignore[arg-type]
     return cfg.validate()
 
 

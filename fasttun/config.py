@@ -73,6 +73,8 @@ class ServerConfig:
     """Size of the I/O buffers of a tunnel connection, in bytes."""
     tls: bool = True
     """Encrypt tunnel connections (TLS 1.3); False only with ``--no-tls``."""
+    noise: bool = False
+    """Encrypt tunnel connections with Noise (NK, AES-GCM) instead of TLS (``--noise``)."""
     cert: str | None = None
     """PEM certificate (chain) to present; a self-signed one when None."""
     key: str | None = None
@@ -142,6 +144,8 @@ class ServerConfig:
             raise ConfigError("--cert and --key go together")
         if self.cert and not self.tls:
             raise ConfigError("--cert/--key make no sense with --no-tls")
+        if self.noise and (self.cert or not self.tls):
+            raise ConfigError("--noise replaces TLS: not with --cert/--key or --no-tls")
         for port, what in ((self.http_port, "--http-port"), (self.https_port, "--https-port")):
             if port is not None:
                 _check_port(port, what, allow_zero=True)
@@ -301,6 +305,8 @@ class ClientConfig:
     there (``server_host``/``server_port`` are then the URL's)."""
     key: str | None = None
     """Private key file (``fasttun keygen``) to authenticate with instead of a token."""
+    noise_key: str | None = None
+    """The server's Noise public key (``fasttun serve --noise`` prints it): Noise instead of TLS."""
     proxy: str | None = None
     """``http://[user:pass@]host:port`` CONNECT proxy to reach the server through
     (None: the environment's ``https_proxy``/``all_proxy``...; "": none)."""
@@ -315,10 +321,17 @@ class ClientConfig:
         if not self.connect_timeout > 0:
             raise ConfigError(f"--connect-timeout {self.connect_timeout}: want a positive number of seconds")
         _check_buffer(self.buffer_size)
+        if self.noise_key:
+            from .transports.noiseproto import parse_server_key
+
+            parse_server_key(self.noise_key)
+            if self.fingerprint or self.ca or not self.tls or self.ws_url:
+                raise ConfigError("--noise replaces TLS and pins the server by its key: not with --fingerprint, "
+                                  "--ca, --no-tls or a ws:// server")
         if self.key:
             if self.token:
                 raise ConfigError("--key or --token: a client proves one of them")
-            if self.tls and not (self.fingerprint or self.ca):
+            if self.tls and not (self.fingerprint or self.ca or self.noise_key):
                 raise ConfigError("--key needs --fingerprint (printed by fasttun serve) or --ca: with a key, the "
                                   "server has no token to prove itself with")
         if self.proxy:

@@ -220,6 +220,15 @@ class ServerSession(SessionProtocol):
             if tunnel is not None:
                 self.client.tunnel_closed(tunnel, str(msg.get("reason", ""))[:300] or "closed by the server")
 
+    def noise_failed(self, reason: str) -> None:
+        """The Noise handshake did not complete (NoiseProtocol tells)."""
+        if not self.ready.done():
+            self.ready.set_exception(AuthenticationError(
+                f"the Noise handshake with the server failed ({reason}): is --noise the key that "
+                "fasttun serve --noise printed?"))
+        if not self.closed.done():
+            self.closed.set_result(reason)
+
     def on_go_away(self, code: int, message: str) -> None:
         self.go_away_code = code
         self.close_reason = f"server went away: {message}"
@@ -344,7 +353,7 @@ class TunnelClient:
     def verify_server(self, conn: "ServerSession", welcome: dict) -> str:
         """Return why the server is not trusted, or "" (docs/security.md)."""
         cfg = self.config
-        if not cfg.tls:
+        if not cfg.tls or cfg.noise_key:  # (Noise NK: only the holder of the server's key completes it)
             return ""
         if cfg.fingerprint:
             got = tls.peer_fingerprint(conn.transport)
@@ -380,7 +389,16 @@ class TunnelClient:
         try:
             async with asyncio.timeout(cfg.connect_timeout):
                 sock = await connect_via_proxy(proxy, cfg.server_host, cfg.server_port) if proxy else None
-                if cfg.ws_url:
+                if cfg.noise_key:
+                    from ..transports.noiseproto import NoiseProtocol, parse_server_key
+
+                    server_key = parse_server_key(cfg.noise_key)
+                    where = {"sock": sock} if sock is not None else {"host": cfg.server_host, "port": cfg.server_port}
+                    transport, layer = await loop.create_connection(
+                        lambda: NoiseProtocol(ServerSession(self), initiator=True, server_key=server_key,
+                                              handshake_timeout=cfg.connect_timeout), **where)
+                    conn = layer.app
+                elif cfg.ws_url:
                     transport, conn = await self._dial_ws(ssl_ctx, hostname, sock)
                 elif sock is not None:
                     transport, conn = await loop.create_connection(

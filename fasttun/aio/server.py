@@ -429,6 +429,7 @@ class TunnelServer:
         self.bytes_out = 0
         self.fingerprint: str | None = None  # SHA-256 of the certificate presented
         self.ssl_context: ssl.SSLContext | None = None  # the tunnel's TLS (None: --no-tls), once started
+        self.noise_public: str | None = None  # the Noise public key clients pin (--noise), once started
         self.self_signed = False
         self.fronts: dict[str, Front] = {}  # kind -> front (added by fasttun.api)
         self.refused: Counter[str] = Counter()  # refused connections by reason (for /metrics)
@@ -508,6 +509,17 @@ class TunnelServer:
         loop = asyncio.get_running_loop()
         cfg = self.config
         ssl_ctx = None
+        if cfg.noise:
+            from ..transports.noiseproto import NoiseProtocol, load_or_create_key
+
+            state = Path(cfg.state_dir) if cfg.state_dir else tls.default_state_dir()
+            key, self.noise_public = load_or_create_key(state)
+            self._control = await loop.create_server(
+                lambda: NoiseProtocol(ClientSession(self), initiator=False, static=key,
+                                      handshake_timeout=cfg.handshake_timeout),
+                cfg.listen_host or None, cfg.listen_port, backlog=1024)
+            self.started = time.monotonic()
+            return
         if cfg.tls:
             if cfg.cert and cfg.key:
                 cert, key = cfg.cert, cfg.key

@@ -144,7 +144,11 @@ def peer_fingerprint(transport) -> str | None:  # type: ignore[no-untyped-def]
 
 
 def channel_binding(transport) -> bytes:  # type: ignore[no-untyped-def]
-    """The TLS session's ``tls-unique`` value (b"" without TLS)."""
+    """The TLS session's ``tls-unique`` value (b"" without TLS); over Noise,
+    the handshake hash (``NoiseProtocol``)."""
+    binding = transport.get_extra_info("channel_binding")
+    if binding:
+        return binding  # type: ignore[no-any-return]
     obj = transport.get_extra_info("ssl_object")
     if obj is None:
         return b""
