@@ -9,8 +9,7 @@ cacophony's).
 
 Why it is here (benchmarks/README.md, "The encrypted data path's ceiling"):
 one AES-GCM pass per 64 KiB message costs a quarter of TLS through memory
-BIOs.  It is not yet wired into the tunnel: the carrier and the key mode
-that use it are the next step of issue #7.
+BIOs.  ``noiseproto.py`` runs the tunnel over it (``serve --noise``).
 
 Use::
 
