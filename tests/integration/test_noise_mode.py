@@ -87,3 +87,21 @@ def test_noise_from_the_command_line(tmp_path):
     r = run(["serve", "--noise", "--no-tls"])
     assert r.returncode == 2 and "--noise replaces TLS" in r.stderr
     svc.close()
+
+
+async def test_a_key_client_over_noise(tmp_path):
+    from fasttun.config import ClientAccess
+    from fasttun.transports.keys import generate_key
+
+    pub = generate_key(tmp_path / "laptop.key")
+    ports = free_range(5)
+    services = Services()
+    echo = await services.echo()
+    async with noise_server(tmp_path, clients=(ClientAccess("laptop", None, ports, key=pub),)) as server:
+        addr = "%s:%d" % server.address
+        async with fasttun.Client(addr, token=None, key=str(tmp_path / "laptop.key"),
+                                  noise_key=server._server.noise_public, reconnect=False) as client:
+            t = await client.expose(echo)
+            assert ports[0] <= t.remote_port <= ports[1]
+            assert await roundtrip(t.remote_port, b"keyed noise") == b"keyed noise"
+    services.close()
