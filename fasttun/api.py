@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from .aio.client import Tunnel, TunnelClient
 from .aio.server import TunnelServer
-from .config import DEFAULT_CONTROL_PORT, ClientConfig, Route, ServerConfig, parse_hostport, parse_server
+from .config import DEFAULT_CONTROL_PORT, ClientConfig, Route, ServerConfig, is_loopback, parse_hostport, parse_server
 from .exceptions import ConfigError
 from .hooks import Hooks
 
@@ -221,7 +221,6 @@ class Client:
             ConfigError: *host* is not a loopback address (the API has no token).
             OSError: the port cannot be listened on.
         """
-        from .admin._app import is_loopback
         from .admin.agent import AgentApi  # only clients with an inspector load it
 
         if not is_loopback(host):

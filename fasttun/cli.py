@@ -19,7 +19,6 @@ import time
 from typing import Any, Callable, Coroutine
 
 from ._version import __version__
-from .admin._app import is_loopback
 from .aio.client import Tunnel
 from .aio.protocol import format_size
 from .api import Client, Server
@@ -31,6 +30,7 @@ from .config import (
     ClientConfig,
     Route,
     ServerConfig,
+    is_loopback,
     load_client_file,
     load_server_file,
     parse_duration,

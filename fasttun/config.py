@@ -12,7 +12,7 @@ from .exceptions import ConfigError
 __all__ = ["ServerConfig", "ClientConfig", "Route", "ClientAccess", "load_server_file",
            "DEFAULT_CONTROL_PORT", "DEFAULT_PORTS",
            "parse_hostport", "parse_local", "parse_route", "parse_ports", "parse_header", "parse_proxy_protocol",
-           "load_client_file", "ROUTE_KEYS", "parse_duration", "parse_server"]
+           "load_client_file", "ROUTE_KEYS", "parse_duration", "parse_server", "is_loopback"]
 
 DEFAULT_CONTROL_PORT = 7000
 DEFAULT_PORTS = (10000, 19999)
@@ -165,7 +165,7 @@ class ServerConfig:
                 raise ConfigError("--admin-open and --admin-token: choose one")
             if not self.admin_open and not self.admin_token:
                 raise ConfigError("--admin needs --admin-token (or --admin-open, on a loopback address only)")
-            if self.admin_open and not _is_loopback(self.admin_host):
+            if self.admin_open and not is_loopback(self.admin_host):
                 raise ConfigError(f"--admin-open serves without a token, so only on a loopback address "
                                   f"(127.0.0.1, ::1), not {self.admin_host or '*'}")
         elif self.admin_open or self.admin_token:
@@ -655,7 +655,8 @@ def _client_entry(path: str, i: int, entry: object) -> ClientAccess:
     return ClientAccess(str(name), token, parse_ports(ports), key=key, names=tuple(n.lower() for n in names))
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether *host* (an address, maybe in brackets, or ``localhost``) is this machine's loopback."""
     if host == "localhost":
         return True
     try:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -29,8 +28,9 @@ from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..aio.protocol import dumps, loads
+from ..config import is_loopback
 
-__all__ = ["Request", "Response", "App", "HttpError", "json_response", "is_loopback", "static_file", "int_param"]
+__all__ = ["Request", "Response", "App", "HttpError", "json_response", "static_file", "int_param"]
 
 MAX_BODY = 1 << 20  # bytes of a request body the APIs accept
 
@@ -87,17 +87,6 @@ def json_response(obj: Any, status: int = 200) -> Response:
 
 
 Handler = Callable[..., "Response | Awaitable[Response]"]
-
-
-def is_loopback(host: str) -> bool:
-    """Whether *host* (an address or ``localhost``) is this machine's loopback."""
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _host_of(value: str) -> str:
