@@ -569,14 +569,15 @@ def _client_config(args: argparse.Namespace) -> ClientConfig:
 
 class RequestLog:
     """The console's request lines of HTTP tunnels, as ngrok prints them:
-    ``12:04:05  GET /api/items  200  1.2 KiB  3.1 ms``.  Lines are written
-    as requests complete and flushed within a tenth of a second, so that a
-    busy tunnel does not cost a write per request."""
+    ``12:04:05  GET /api/items  200  1.2 KiB  3.1 ms``.  Lines are gathered
+    as requests complete and written together within a tenth of a second, so
+    that a busy tunnel does not cost a write per request."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, out: Any = None) -> None:
         self.loop = loop
         self.out = out or sys.stdout
         self._flush: asyncio.TimerHandle | None = None
+        self._lines: list[str] = []
         self.several = False  # more than one HTTP tunnel: name each line's tunnel
         self._second = -1
         self._stamp = ""
@@ -594,13 +595,15 @@ class RequestLog:
             path = f"{tunnel.name}  {msg['method']} {path}"
         else:
             path = f"{msg['method']} {path}"
-        self.out.write(f"{self._stamp}  {path}  {msg['status']}  {f'{size} B' if size < 1024 else format_size(size)}"
-                       f"  {msg['duration'] * 1000:.1f} ms\n")
+        self._lines.append(f"{self._stamp}  {path}  {msg['status']}  "
+                           f"{f'{size} B' if size < 1024 else format_size(size)}  {msg['duration'] * 1000:.1f} ms\n")
         if self._flush is None:
             self._flush = self.loop.call_later(0.1, self.flush)
 
     def flush(self) -> None:
         self._flush = None
+        lines, self._lines = self._lines, []
+        self.out.write("".join(lines))
         self.out.flush()
 
 
