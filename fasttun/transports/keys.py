@@ -22,11 +22,12 @@ import binascii
 import os
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from ..exceptions import ConfigError
+
+if TYPE_CHECKING:  # cryptography is imported when a key is used: it costs a process ~7 MiB
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 __all__ = ["generate_key", "load_private_key", "public_key_text", "parse_public_key", "sign_auth", "verify_auth",
            "CONTEXT"]
@@ -37,6 +38,9 @@ CONTEXT = b"fasttun key authentication v1\x00"
 def generate_key(path: str | Path) -> str:
     """Write a new private key to *path* (mode 0600; never over an existing
     file); return its public key text."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
@@ -57,6 +61,9 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"--key {path}: {exc.strerror or exc}") from None
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
@@ -67,6 +74,8 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
 
 
 def public_key_text(key: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode()
 
@@ -80,6 +89,8 @@ def parse_public_key(text: str, what: str = "key") -> Ed25519PublicKey:
     if len(raw) != 32:
         raise ConfigError(f"{what} {text[:60]!r}: not a public key (44 characters of base64, as fasttun keygen "
                           "prints it)")
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
@@ -94,6 +105,8 @@ def sign_auth(key: Ed25519PrivateKey, nonce: bytes, binding: bytes) -> str:
 
 def verify_auth(key: Ed25519PublicKey, signature: str, nonce: bytes, binding: bytes) -> bool:
     """Whether *signature* (base64) is *key*'s over *nonce* and *binding*."""
+    from cryptography.exceptions import InvalidSignature
+
     try:
         key.verify(base64.b64decode(signature, validate=True), _message(nonce, binding))
         return True
