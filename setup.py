@@ -18,7 +18,7 @@ NO_EXTENSIONS = bool(os.environ.get("FASTTUN_NO_EXTENSIONS"))
 DEBUG = bool(os.environ.get("FASTTUN_DEBUG"))
 
 MODULES = ["buffers_c", "frames_c", "mux_c", "httpbody_c", "httphead_c"]
-SOURCES = {"buffers_c": "buffers_c.pyx", "frames_c": "frames_c.pyx", "mux_c": "mux_c.py", "httpbody_c": "httpbody_c.pyx", "httphead_c": "httphead_c.pyx"}
+SOURCES = {"buffers_c": "buffers_c.pyx", "frames_c": "frames_c.pyx", "mux_c": "mux_c.pyx", "httpbody_c": "httpbody_c.pyx", "httphead_c": "httphead_c.pyx"}
 
 
 FALLBACK_WARNING = """

@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import fasttun
 from fasttun._core import buffers, frames, httpbody, httphead, mux
 
@@ -23,10 +25,14 @@ def test_compiled_core_loaded():
     assert buffers.BufferPool is buffers.BufferPoolC
     assert httpbody.BodyCounter is httpbody.BodyCounterC
     assert httphead.FAST_PATH and httphead.scan_request is httphead.scan_request_c
-    # and mux_c uses the compiled leaves
+    # mux_c is the hand-written extension (it cimports the compiled decoder and pool)
+    import importlib.machinery
+
     from fasttun._core import mux_c
 
-    assert mux_c.FrameDecoder is frames.FrameDecoderC
+    assert mux_c.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    with pytest.raises(TypeError):  # it takes the compiled pool only
+        mux_c.Session(True, pool=buffers.BufferPoolPy(1 << 20))
 
 
 def test_no_extensions_env_selects_twins():

@@ -103,7 +103,7 @@ def check(work: Path) -> None:
         raise Failed(f"expected one sdist and one wheel, got {sdists + wheels}")
     sdist, wheel = sdists[0], wheels[0]
     listing = run(["tar", "-tzf", sdist], capture=True)
-    for needed in ("fasttun/_core/mux_c.pxd", "fasttun/_core/frames_c.pyx", "fasttun/_core/httphead_c.pyx",
+    for needed in ("fasttun/_core/mux_c.pyx", "fasttun/_core/frames_c.pxd", "fasttun/_core/frames_c.pyx", "fasttun/_core/httphead_c.pyx",
                    "fasttun/admin/static/dashboard.html", "setup.py", "pyproject.toml", "README.md"):
         if not any(line.endswith(needed) for line in listing.splitlines()):
             raise Failed(f"the sdist lacks {needed}")

@@ -24,17 +24,6 @@ DEF FRAME_TYPE_MAX = 6
 DEF MIN_READ = 16384
 
 
-cdef inline uint32_t _be32(const unsigned char* p) noexcept:
-    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | <uint32_t>p[3]
-
-
-cdef inline void _put32(unsigned char* p, uint32_t v) noexcept:
-    p[0] = (v >> 24) & 0xff
-    p[1] = (v >> 16) & 0xff
-    p[2] = (v >> 8) & 0xff
-    p[3] = v & 0xff
-
-
 def pack_header(bytearray buf not None, Py_ssize_t pos, unsigned int ftype, unsigned int flags,
                 uint32_t stream_id, uint32_t length):
     """Write a frame header at ``buf[pos:pos + HEADER_SIZE]``."""
@@ -43,28 +32,12 @@ def pack_header(bytearray buf not None, Py_ssize_t pos, unsigned int ftype, unsi
         raise ValueError("header does not fit in the buffer")
     if ftype > 255 or flags > 255:
         raise OverflowError("frame type or flags out of range")
-    p = <unsigned char*>PyByteArray_AS_STRING(buf) + pos
-    p[0] = ftype
-    p[1] = flags
-    p[2] = 0
-    p[3] = 0
-    _put32(p + 4, stream_id)
-    _put32(p + 8, length)
+    put_header(<unsigned char*>PyByteArray_AS_STRING(buf) + pos, ftype, flags, stream_id, length)
 
 
 @cython.final
 cdef class FrameDecoder:
-    """Incremental decoder of the frame stream of one session."""
-
-    cdef readonly Py_ssize_t max_frame
-    cdef BufferPool _pool
-    cdef bytearray _buf
-    cdef Py_ssize_t _cap
-    cdef Py_ssize_t _start          # first byte not yet parsed
-    cdef Py_ssize_t _end            # end of received data
-    cdef bint _need_preamble
-    cdef public int peer_version
-    cdef public Py_ssize_t frames_received
+    """Incremental decoder of the frame stream of one session (fields: frames_c.pxd)."""
 
     def __cinit__(self, Py_ssize_t max_frame=262144, BufferPool pool=None, bint expect_preamble=True,
                   Py_ssize_t buffer_size=262144):
@@ -98,49 +71,59 @@ cdef class FrameDecoder:
             self._end = end = end - start
         return memoryview(buf)[end:]
 
-    def buffer_updated(self, Py_ssize_t nbytes):
+    cdef Py_ssize_t _scan(self, Py_ssize_t nbytes) except -1:
+        """Take *nbytes* received; check the headers of the complete frames
+        from ``_start`` and return where they end (``_start`` is left for the
+        caller, which walks them).  Raises ProtocolError at a malformed one."""
         cdef Py_ssize_t pos, end
-        cdef uint32_t length, stream_id
-        cdef unsigned int ftype, flags
+        cdef uint32_t length
+        cdef unsigned int ftype, n = 0
         cdef const unsigned char* base
-        cdef list frames
-        cdef object mv
         if nbytes < 0 or self._end + nbytes > self._cap:
             raise ValueError("nbytes out of range")
         self._end += nbytes
         buf = self._buf
         if self._need_preamble:
             if self._end - self._start < PREAMBLE_SIZE:
-                return []
+                return self._start
             self.peer_version = check_preamble(bytes(buf[self._start:self._start + PREAMBLE_SIZE]))
             self._start += PREAMBLE_SIZE
             self._need_preamble = False
-        frames = []
         pos = self._start
         end = self._end
-        if end - pos < HEADER_SIZE:
-            return frames
         base = <const unsigned char*>PyByteArray_AS_STRING(buf)
-        mv = memoryview(buf)
         while end - pos >= HEADER_SIZE:
             ftype = base[pos]
-            flags = base[pos + 1]
-            stream_id = _be32(base + pos + 4)
-            length = _be32(base + pos + 8)
+            length = be32(base + pos + 8)
             if ftype > FRAME_TYPE_MAX:
-                self._start = pos
                 raise ProtocolError(f"unknown frame type {ftype}")
             if length > <uint32_t>self.max_frame:
-                self._start = pos
                 raise ProtocolError(
                     f"{FRAME_NAMES[ftype]} frame of {length} bytes exceeds the maximum of {self.max_frame}")
             if end - pos - HEADER_SIZE < <Py_ssize_t>length:
                 break
-            pos += HEADER_SIZE
-            frames.append((ftype, flags, stream_id, mv[pos:pos + <Py_ssize_t>length]))
-            pos += length
+            pos += HEADER_SIZE + length
+            n += 1
+        self.frames_received += n
+        return pos
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        cdef Py_ssize_t pos, stop
+        cdef uint32_t length
+        cdef const unsigned char* base
+        cdef list frames = []
+        stop = self._scan(nbytes)
+        pos = self._start
+        if pos == stop:
+            return frames
+        base = <const unsigned char*>PyByteArray_AS_STRING(self._buf)
+        mv = memoryview(self._buf)
+        while pos < stop:
+            length = be32(base + pos + 8)
+            frames.append((base[pos], base[pos + 1], be32(base + pos + 4),
+                           mv[pos + HEADER_SIZE:pos + HEADER_SIZE + <Py_ssize_t>length]))
+            pos += HEADER_SIZE + length
         self._start = pos
-        self.frames_received += len(frames)
         return frames
 
     def receive_data(self, data):

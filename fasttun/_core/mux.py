@@ -1,4 +1,4 @@
-"""Multiplexer: ``mux_py`` compiled as ``mux_c`` when available."""
+"""Multiplexer: the compiled ``mux_c`` when available, else its twin ``mux_py``."""
 
 from ._select import NO_EXTENSIONS
 from .mux_py import Session as SessionPy

@@ -1,9 +1,10 @@
-# cython: annotation_typing=False
 """The multiplexer state machine: one ``Session`` per tunnel connection.
 
 This file is the specification of the mux: it runs as plain Python
-(``FASTTUN_NO_EXTENSIONS=1``) and is compiled unchanged by Cython as the
-module ``mux_c`` (``mux_c.py`` is a link to this file).
+(``FASTTUN_NO_EXTENSIONS=1``), and ``mux_c.pyx`` is its compiled twin, written
+by hand after it (frames parsed in place, headers and payloads written
+through pointers).  The twin tests and fuzzers hold the two to the same
+events, replies and errors.
 
 Rules and theory of operation
 -----------------------------
@@ -100,12 +101,8 @@ from .consts import (
     SESSION_WINDOW,
 )
 
-if __name__.rpartition(".")[2] == "mux_c":  # compiled: use the compiled leaves
-    from .buffers_c import BufferPool  # type: ignore[import-not-found]
-    from .frames_c import FrameDecoder, pack_header  # type: ignore[import-not-found]
-else:
-    from .buffers_py import BufferPool
-    from .frames_py import FrameDecoder, pack_header
+from .buffers_py import BufferPool
+from .frames_py import FrameDecoder, pack_header
 
 __all__ = ["Session", "Stream"]
 

@@ -1,1 +1,0 @@
-mux_py.py
