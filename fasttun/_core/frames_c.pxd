@@ -40,4 +40,5 @@ cdef class FrameDecoder:
     cdef public int peer_version
     cdef public Py_ssize_t frames_received
 
+    cdef Py_ssize_t _prepare(self) except -1
     cdef Py_ssize_t _scan(self, Py_ssize_t nbytes) except -1

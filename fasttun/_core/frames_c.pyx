@@ -54,7 +54,8 @@ cdef class FrameDecoder:
         self.peer_version = 0
         self.frames_received = 0
 
-    def get_buffer(self, Py_ssize_t sizehint=-1):
+    cdef Py_ssize_t _prepare(self) except -1:
+        """Make room after the data (see frames_py.get_buffer); return where it starts."""
         cdef Py_ssize_t start = self._start, end = self._end
         cdef bytearray buf = self._buf, new
         if start == end and start and not buffer_exported(buf):
@@ -69,7 +70,11 @@ cdef class FrameDecoder:
                 memmove(PyByteArray_AS_STRING(buf), PyByteArray_AS_STRING(buf) + start, end - start)
             self._start = 0
             self._end = end = end - start
-        return memoryview(buf)[end:]
+        return end
+
+    def get_buffer(self, Py_ssize_t sizehint=-1):
+        cdef Py_ssize_t end = self._prepare()
+        return memoryview(self._buf)[end:]
 
     cdef Py_ssize_t _scan(self, Py_ssize_t nbytes) except -1:
         """Take *nbytes* received; check the headers of the complete frames

@@ -204,21 +204,32 @@ cdef class Session:
         return self._decoder.get_buffer(sizehint)
 
     def buffer_updated(self, Py_ssize_t nbytes):
+        self._updated(nbytes)
+
+    cdef int _updated(self, Py_ssize_t nbytes) except -1:
         cdef FrameDecoder dec = self._decoder
         cdef Py_ssize_t stop = dec._scan(nbytes)
         if stop != dec._start:
             self._handle(stop)
+        return 0
 
     def receive_data(self, data):
-        cdef Py_ssize_t n
-        view = memoryview(data)
-        while len(view):
-            target = self._decoder.get_buffer(-1)
-            n = min(len(target), len(view))
-            target[:n] = view[:n]
-            del target
-            self.buffer_updated(n)
-            view = view[n:]
+        """Copy *data* in, a receive buffer's worth at a time (as get_buffer/buffer_updated)."""
+        cdef Py_buffer view
+        cdef Py_ssize_t done = 0, n, end
+        cdef FrameDecoder dec = self._decoder
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            while done < view.len:
+                end = dec._prepare()
+                n = dec._cap - end
+                if n > view.len - done:
+                    n = view.len - done
+                memcpy(PyByteArray_AS_STRING(dec._buf) + end, <const char*>view.buf + done, n)
+                self._updated(n)
+                done += n
+        finally:
+            PyBuffer_Release(&view)
 
     def events_received(self):
         events = self._events

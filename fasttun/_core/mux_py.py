@@ -215,9 +215,16 @@ class Session:
             self._handle_frame(frame[0], frame[1], frame[2], frame[3])
 
     def receive_data(self, data: bytes) -> None:
-        """Process received *data* (a copying ``get_buffer``/``buffer_updated``)."""
-        for frame in self._decoder.receive_data(data):
-            self._handle_frame(frame[0], frame[1], frame[2], frame[3])
+        """Process received *data* (a copying ``get_buffer``/``buffer_updated``,
+        a receive buffer's worth at a time)."""
+        view = memoryview(data)
+        while view:
+            target = self._decoder.get_buffer()
+            n = min(len(target), len(view))
+            target[:n] = view[:n]
+            del target
+            self.buffer_updated(n)
+            view = view[n:]
 
     def events_received(self) -> list:
         """Return and forget the events of the frames received so far.
