@@ -207,6 +207,14 @@ def _wait_log(path: str, text: str, timeout: float = 15) -> None:
 
 
 # -- measurements ---------------------------------------------------------------------------
+def _times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of *pid*."""
+    tick = os.sysconf("SC_CLK_TCK")
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def _cpu(pids: list[int]) -> float:
     total = 0.0
     tick = os.sysconf("SC_CLK_TCK")
@@ -223,15 +231,19 @@ def rps(port: int, host: str, seconds: float, pids: list[int]) -> dict:
     if wrk is None:
         raise RuntimeError("wrk is required (apt-get install wrk)")
     cpu0 = _cpu(pids)
+    split0 = [_times(pid) for pid in pids]
     out = subprocess.run([wrk, "-t2", "-c50", f"-d{seconds:g}s", "--latency", "-H", f"Host: {host}",
                           f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=seconds + 30).stdout
     cpu = _cpu(pids) - cpu0
+    split = [(u1 - u0, s1 - s0) for (u0, s0), (u1, s1) in zip(split0, (_times(pid) for pid in pids))]
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
     p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-    return {"rps": rate, "p99_ms": p99, "cpu_us_per_req": cpu / total * 1e6,
+    per = {name: {"user_us": u / total * 1e6, "sys_us": k / total * 1e6}
+           for name, (u, k) in zip(("server", "client"), split)}
+    return {"rps": rate, "p99_ms": p99, "cpu_us_per_req": cpu / total * 1e6, "cpu_split": per,
             "errors": errors.group(0) if errors else ""}
 
 
@@ -319,7 +331,10 @@ def run(args: argparse.Namespace) -> dict:
                     r = rps(t[kind], host, args.seconds, pids)
                     results["rps"][kind].append(r)
                     print(f"rps {kind:4s} {r['rps']:9.0f}/s  p99 {r['p99_ms']:6.2f} ms  "
-                          f"tunnel CPU {r['cpu_us_per_req']:5.1f} µs/req {r['errors']}", flush=True)
+                          f"tunnel CPU {r['cpu_us_per_req']:5.1f} µs/req (user/sys µs: server "
+                          f"{r['cpu_split']['server']['user_us']:.1f}/{r['cpu_split']['server']['sys_us']:.1f}, client "
+                          f"{r['cpu_split']['client']['user_us']:.1f}/{r['cpu_split']['client']['sys_us']:.1f}) "
+                          f"{r['errors']}", flush=True)
             with open(t["console"]) as f:
                 results["console_lines"] = sum(1 for _ in f)
         if "bulk" in args.tests:
