@@ -103,8 +103,8 @@ def test_encode_frames(benchmark, impl, size):
     Session, _, _ = classes(impl)
     benchmark.group = f"encode 64 frames of {size}"
     s = Session(False, window=C.MAX_WINDOW >> 1)
-    s.data_to_send()
     sid = s.open_stream(1)
+    s.data_to_send()  # the preamble and the OPEN
     stream = s._streams[sid]
     reserve, commit, data_to_send = s.reserve, s.commit, s.data_to_send
     top = C.MAX_WINDOW
