@@ -1,0 +1,128 @@
+"""System calls per round trip of each tunnel process (strace -c).
+
+One ``fasttun serve`` and one ``fasttun expose`` on 127.0.0.1 in front of a
+tiny echo service; one connection through the tunnel does N round trips of
+64 bytes while ``strace -c`` counts each process's system calls; prints the
+calls per round trip.  strace slows everything down: the counts are the
+figure, not the time.
+
+    python -m benchmarks.syscalls [--round-trips 5000] [--tls] [--bin PATH]
+
+Needs strace (apt-get install strace).  Every process it starts is stopped by
+PID at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from .e2e import free_port
+
+
+def _echo() -> int:
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+
+    def run() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            while data := conn.recv(4096):
+                conn.sendall(data)
+
+    threading.Thread(target=run, daemon=True).start()
+    return srv.getsockname()[1]
+
+
+def _counts(path: str, n: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    with open(path) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 5 and fields[0][0].isdigit() and fields[3].isdigit():
+                out[fields[-1]] = int(fields[3]) / n
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--round-trips", type=int, default=5000)
+    ap.add_argument("--tls", action="store_true", help="TLS on the tunnel connection (default: --no-tls)")
+    ap.add_argument("--bin", default=shutil.which("fasttun") or "fasttun")
+    args = ap.parse_args()
+    if shutil.which("strace") is None:
+        print("strace is required (apt-get install strace)", file=sys.stderr)
+        return 2
+    tmp = tempfile.mkdtemp(prefix="fasttun-syscalls-")
+    procs: list[subprocess.Popen] = []
+    try:
+        ctrl, pub, svc = free_port(), free_port(), _echo()
+        tls = [] if args.tls else ["--no-tls"]
+        procs.append(subprocess.Popen([args.bin, "serve", "--listen", f"127.0.0.1:{ctrl}", "--public-host", "127.0.0.1",
+                                       "--ports", f"{pub}-{pub}", "--token", "t", "-q", "--state-dir", tmp, *tls],
+                                      stdout=subprocess.DEVNULL))
+        time.sleep(1.5)
+        pin = []
+        if args.tls:
+            from fasttun.transports import tls as tlsmod
+
+            pin = ["--fingerprint", tlsmod.certificate_fingerprint(os.path.join(tmp, "server.crt"))]
+        procs.append(subprocess.Popen([args.bin, "expose", "--server", f"127.0.0.1:{ctrl}", "--token", "t",
+                                       "-r", f"{svc}-{pub}", "--inspect", "off", "-q", *tls, *pin],
+                                      stdout=subprocess.DEVNULL))
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                s = socket.create_connection(("127.0.0.1", pub), timeout=5)
+                s.sendall(b"x")
+                if s.recv(10) == b"x":
+                    break
+                s.close()
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(200):
+            s.sendall(b"y" * 64)
+            s.recv(100)
+        tracers = [subprocess.Popen(["strace", "-c", "-f", "-o", os.path.join(tmp, f"{i}.txt"), "-p", str(p.pid)],
+                                    stderr=subprocess.DEVNULL) for i, p in enumerate(procs)]
+        procs += tracers
+        time.sleep(0.5)
+        n = args.round_trips
+        for _ in range(n):
+            s.sendall(b"y" * 64)
+            got = 0
+            while got < 64:
+                got += len(s.recv(100))
+        s.close()
+        for t in tracers:
+            t.send_signal(2)
+            t.wait(timeout=30)
+        for i, name in enumerate(("serve", "expose")):
+            counts = _counts(os.path.join(tmp, f"{i}.txt"), n)
+            rows = "  ".join(f"{k} {v:.2f}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]) if v >= 0.01)
+            print(f"{name:6s} per round trip: {rows}")
+        return 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
