@@ -1,12 +1,13 @@
-"""System calls per round trip of each tunnel process (strace -c).
+"""System calls and CPU per round trip of each tunnel process.
 
 One ``fasttun serve`` and one ``fasttun expose`` on 127.0.0.1 in front of a
 tiny echo service; one connection through the tunnel does N round trips of
 64 bytes while ``strace -c`` counts each process's system calls; prints the
 calls per round trip.  strace slows everything down: the counts are the
-figure, not the time.
+figure, not the time.  With ``--cpu``, no strace: the round trips' p50/p99
+and each process's user and system CPU per round trip (from /proc).
 
-    python -m benchmarks.syscalls [--round-trips 5000] [--tls] [--bin PATH]
+    python -m benchmarks.syscalls [--round-trips 5000] [--tls] [--cpu] [--bin PATH]
 
 Needs strace (apt-get install strace).  Every process it starts is stopped by
 PID at the end.
@@ -42,6 +43,13 @@ def _echo() -> int:
     return srv.getsockname()[1]
 
 
+def _cpu(pid: int) -> tuple[float, float]:
+    tick = os.sysconf("SC_CLK_TCK")
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def _counts(path: str, n: int) -> dict[str, float]:
     out: dict[str, float] = {}
     with open(path) as f:
@@ -57,8 +65,9 @@ def main() -> int:
     ap.add_argument("--round-trips", type=int, default=5000)
     ap.add_argument("--tls", action="store_true", help="TLS on the tunnel connection (default: --no-tls)")
     ap.add_argument("--bin", default=shutil.which("fasttun") or "fasttun")
+    ap.add_argument("--cpu", action="store_true", help="time and CPU per round trip instead of system calls")
     args = ap.parse_args()
-    if shutil.which("strace") is None:
+    if not args.cpu and shutil.which("strace") is None:
         print("strace is required (apt-get install strace)", file=sys.stderr)
         return 2
     tmp = tempfile.mkdtemp(prefix="fasttun-syscalls-")
@@ -94,17 +103,30 @@ def main() -> int:
         for _ in range(200):
             s.sendall(b"y" * 64)
             s.recv(100)
-        tracers = [subprocess.Popen(["strace", "-c", "-f", "-o", os.path.join(tmp, f"{i}.txt"), "-p", str(p.pid)],
-                                    stderr=subprocess.DEVNULL) for i, p in enumerate(procs)]
+        tunnel = list(procs)
+        tracers = [] if args.cpu else [
+            subprocess.Popen(["strace", "-c", "-f", "-o", os.path.join(tmp, f"{i}.txt"), "-p", str(p.pid)],
+                             stderr=subprocess.DEVNULL) for i, p in enumerate(tunnel)]
         procs += tracers
         time.sleep(0.5)
         n = args.round_trips
+        cpu0 = [_cpu(p.pid) for p in tunnel]
+        times = []
         for _ in range(n):
+            t0 = time.perf_counter()
             s.sendall(b"y" * 64)
             got = 0
             while got < 64:
                 got += len(s.recv(100))
+            times.append(time.perf_counter() - t0)
+        cpu1 = [_cpu(p.pid) for p in tunnel]
         s.close()
+        if args.cpu:
+            times.sort()
+            print(f"round trip p50 {times[n // 2] * 1e6:.0f} µs, p99 {times[int(n * 0.99)] * 1e6:.0f} µs")
+            for name, (u0, k0), (u1, k1) in zip(("serve", "expose"), cpu0, cpu1):
+                print(f"{name:6s} per round trip: user {(u1 - u0) / n * 1e6:.1f} µs, system {(k1 - k0) / n * 1e6:.1f} µs")
+            return 0
         for t in tracers:
             t.send_signal(2)
             t.wait(timeout=30)
