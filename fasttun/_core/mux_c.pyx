@@ -420,6 +420,8 @@ cdef class Session:
         if self._out is None or PyByteArray_GET_SIZE(self._out) - self._out_pos < n:
             self._seal()
             self._new_out()
+            if PyByteArray_GET_SIZE(self._out) < n:  # (callers keep frames to send_max_frame)
+                raise RuntimeError(f"{n} bytes do not fit an outgoing buffer")
         return <unsigned char*>PyByteArray_AS_STRING(self._out) + self._out_pos
 
     cdef inline int _new_out(self) except -1:
@@ -457,6 +459,8 @@ cdef class Session:
         cdef Py_buffer view
         PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
         try:
+            if view.len > self.send_max_frame:
+                raise ValueError(f"a frame of {view.len} bytes exceeds the largest the peer takes ({self.send_max_frame})")
             if view.len == 0:
                 self._send_raw(ftype, flags, stream_id, <const unsigned char*>"", 0, 0)
             else:
@@ -662,6 +666,8 @@ cdef class Session:
     def open_stream(self, uint32_t tunnel_id, info=b""):
         cdef Py_buffer view
         cdef unsigned char* dst
+        if 4 + len(info) > self.send_max_frame:
+            raise ValueError(f"OPEN info of {len(info)} bytes exceeds the largest frame the peer takes")
         if len(self._streams) >= self.max_streams:
             return 0
         stream_id = self._next_id

@@ -391,6 +391,8 @@ class Session:
 
     def _send_frame(self, ftype: int, flags: int, stream_id: int, payload: bytes | memoryview) -> None:
         n = len(payload)
+        if n > self.send_max_frame:
+            raise ValueError(f"a frame of {n} bytes exceeds the largest the peer takes ({self.send_max_frame})")
         out = self._out
         if out is None or len(out) - self._out_pos < HEADER_SIZE + n:
             self._seal()
@@ -610,6 +612,8 @@ class Session:
         Returns 0 when ``max_streams`` streams are already open (refuse the
         connection that wanted it).
         """
+        if 4 + len(info) > self.send_max_frame:
+            raise ValueError(f"OPEN info of {len(info)} bytes exceeds the largest frame the peer takes")
         if len(self._streams) >= self.max_streams:
             return 0
         stream_id = self._next_id

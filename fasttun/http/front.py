@@ -1095,8 +1095,30 @@ class HttpFront:
         records, self._records = self._records, {}
         for owner, batch in records.items():
             if owner.transport is not None and not owner.transport.is_closing():
-                owner.session.send_control(dumps({"op": "requests", "records": batch}))
+                for payload in record_messages(batch):
+                    owner.session.send_control(payload)
                 owner.schedule_flush()
+
+
+# A `requests` message stays well under the largest frame (256 KiB) whatever
+# the paths: a busy loop turn's records are split over several.
+RECORDS_MESSAGE_MAX = 65536
+
+
+def record_messages(batch: list) -> list[bytes]:
+    """The CONTROL payloads (``requests`` messages) that carry *batch*, in order."""
+    out = []
+    i, step = 0, len(batch)
+    while i < len(batch):
+        chunk = batch[i:i + step]
+        payload = dumps({"op": "requests", "records": chunk})
+        if len(payload) > RECORDS_MESSAGE_MAX and step > 1:
+            step = max(1, min(step // 2, step * RECORDS_MESSAGE_MAX // len(payload)))
+            continue
+        out.append(payload)  # (one record alone: a path under MAX_HEAD, it fits a frame)
+        i += len(chunk)
+        step *= 2  # (a small chunk after a large record need not stay small)
+    return out
 
 
 def _options(msg: dict) -> dict:

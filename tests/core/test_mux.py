@@ -163,6 +163,24 @@ def test_control(pair):
         client.receive_data(encode_frame(C.FRAME_CONTROL, 0, 1, b"{}"))
 
 
+def test_a_frame_larger_than_the_peer_takes_is_refused_before_it_is_written(pair):
+    """(The compiled session writes frames through pointers: an oversized one
+    must be refused, never written past its buffer.)"""
+    client, server = pair
+    big = b"{" + b" " * C.DEFAULT_MAX_FRAME + b"}"
+    with pytest.raises(ValueError):
+        client.send_control(big)
+    opened = server.stream_count
+    with pytest.raises(ValueError):
+        server.open_stream(1, b"i" * C.DEFAULT_MAX_FRAME)
+    assert server.stream_count == opened  # nothing half done
+    client.send_control(b"{" + b" " * (C.DEFAULT_MAX_FRAME - 2) + b"}")  # the largest that fits
+    events = pump(client, server)
+    assert [(k, len(a)) for k, _, a, _ in events] == [(C.EV_CONTROL, C.DEFAULT_MAX_FRAME)]
+    sid = server.open_stream(1, b"i" * (C.DEFAULT_MAX_FRAME - 4))
+    assert sid and [k for k, *_ in pump(server, client)] == [C.EV_OPEN]
+
+
 def test_bad_preamble(Session):
     s = Session(False)
     with pytest.raises(ProtocolError, match="not a fasttun peer"):
