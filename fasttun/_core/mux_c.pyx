@@ -551,6 +551,8 @@ cdef class Session:
 
     cpdef commit(self, stream_id, Py_ssize_t nbytes):
         cdef Stream st = <Stream?>self._streams[stream_id]
+        if self._out is None or not 0 <= nbytes <= PyByteArray_GET_SIZE(self._out) - self._out_pos - HEADER_SIZE:
+            raise ValueError(f"commit of {nbytes} bytes: more than the last reserve() gave")
         self._commit(st, nbytes)
 
     cdef inline void _commit(self, Stream st, Py_ssize_t nbytes) noexcept:

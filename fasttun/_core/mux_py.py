@@ -489,6 +489,8 @@ class Session:
         """Send the *nbytes* read into the view of the last ``reserve()``."""
         st = self._streams[stream_id]
         pos = self._out_pos
+        if self._out is None or not 0 <= nbytes <= len(self._out) - pos - HEADER_SIZE:
+            raise ValueError(f"commit of {nbytes} bytes: more than the last reserve() gave")
         window = st.send_window - nbytes
         pack_header(self._out, pos, FRAME_DATA, FLAG_BLOCKED if window <= 0 else 0, stream_id, nbytes)
         self._out_pos = pos + HEADER_SIZE + nbytes

@@ -181,6 +181,21 @@ def test_a_frame_larger_than_the_peer_takes_is_refused_before_it_is_written(pair
     assert sid and [k for k, *_ in pump(server, client)] == [C.EV_OPEN]
 
 
+def test_a_commit_beyond_the_reserved_view_is_refused(pair):
+    client, server = pair
+    sid = server.open_stream(1)
+    pump(server, client)
+    view = server.reserve(sid)
+    room = len(view)
+    del view
+    for bad in (-1, 1 << 30):
+        with pytest.raises(ValueError):
+            server.commit(sid, bad)
+    server.commit(sid, 5)  # the session is unharmed
+    assert [(k, len(a)) for k, _, a, _ in pump(server, client)] == [(C.EV_DATA, 5)]
+    assert room > 5
+
+
 def test_bad_preamble(Session):
     s = Session(False)
     with pytest.raises(ProtocolError, match="not a fasttun peer"):
