@@ -48,6 +48,10 @@ SESSION_WINDOW = 16 << 20  # credit of all streams together, each direction
 MAX_STREAM_WINDOW = 16 << 20  # a stream's receive window grows up to this
 RECEIVE_BUDGET = 32 << 20  # sum of the receive windows of all streams of a session
 MIN_WINDOW = 16384  # a stream's window is never shrunk below this
+# Payloads up to this size are handed out as bytes copies, larger ones as
+# memoryview slices of the receive buffer: a small copy costs less than a
+# view, and it never pins a receive buffer in a socket's write queue.
+COPY_MAX = 4096
 
 # docs/spec.md §7 "Go-away codes".
 GO_AWAY_NORMAL = 0
@@ -82,7 +86,7 @@ RESET_LIMIT = 4  # too many streams
 # Events produced by Session.events_received(): (kind, stream_id, a, b).
 EV_CONTROL = 1  # a: bytes payload
 EV_OPEN = 2  # a: tunnel id, b: bytes info
-EV_DATA = 3  # a: memoryview payload (valid until the next receive call)
+EV_DATA = 3  # a: payload, a memoryview of the receive buffer (bytes when at most COPY_MAX)
 EV_FIN = 4
 EV_RESET = 5  # a: reset code
 EV_WINDOW = 6  # a: new send window

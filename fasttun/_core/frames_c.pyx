@@ -22,6 +22,11 @@ DEF HEADER_SIZE = 12
 DEF PREAMBLE_SIZE = 8
 DEF FRAME_TYPE_MAX = 6
 DEF MIN_READ = 16384
+DEF COPY_MAX = 4096  # (consts.COPY_MAX; checked at import)
+
+from . import consts as _consts
+
+assert _consts.COPY_MAX == COPY_MAX
 
 
 def pack_header(bytearray buf not None, Py_ssize_t pos, unsigned int ftype, unsigned int flags,
@@ -125,8 +130,11 @@ cdef class FrameDecoder:
         mv = memoryview(self._buf)
         while pos < stop:
             length = be32(base + pos + 8)
-            frames.append((base[pos], base[pos + 1], be32(base + pos + 4),
-                           mv[pos + HEADER_SIZE:pos + HEADER_SIZE + <Py_ssize_t>length]))
+            if length <= COPY_MAX:
+                payload = (<const char*>base)[pos + HEADER_SIZE:pos + HEADER_SIZE + <Py_ssize_t>length]
+            else:
+                payload = mv[pos + HEADER_SIZE:pos + HEADER_SIZE + <Py_ssize_t>length]
+            frames.append((base[pos], base[pos + 1], be32(base + pos + 4), payload))
             pos += HEADER_SIZE + length
         self._start = pos
         return frames

@@ -7,7 +7,9 @@ Rules and theory of operation
 free tail of the buffer, the event loop reads into it, and
 ``buffer_updated(n)`` parses every complete frame and returns them as tuples
 ``(type, flags, stream_id, payload)``.  ``payload`` is a memoryview slice of
-the receive buffer, so payload bytes are never copied by the decoder.
+the receive buffer, so payload bytes are not copied by the decoder, except
+payloads of at most ``COPY_MAX`` bytes, which are ``bytes`` copies (cheaper
+than a view, and they never pin the buffer).
 
 A slice may outlive the call (uvloop keeps what it could not send at once),
 so bytes before the parse position are never overwritten while any export of
@@ -25,6 +27,7 @@ import struct
 from ..exceptions import ProtocolError, VersionError
 from .buffers_py import BufferPool, is_exported
 from .consts import (
+    COPY_MAX,
     DEFAULT_MAX_FRAME,
     FRAME_NAMES,
     FRAME_TYPE_MAX,
@@ -153,7 +156,8 @@ class FrameDecoder:
             if end - pos - HEADER_SIZE < length:
                 break
             pos += HEADER_SIZE
-            frames.append((ftype, flags, stream_id, mv[pos : pos + length]))
+            frames.append((ftype, flags, stream_id, bytes(mv[pos : pos + length]) if length <= COPY_MAX
+                           else mv[pos : pos + length]))
             pos += length
         self._start = pos
         self.frames_received += len(frames)

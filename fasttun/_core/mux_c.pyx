@@ -45,6 +45,7 @@ DEF FLAG_BLOCKED = 0x04
 DEF RESET_LIMIT = 4
 DEF OUT_BUFFER_SIZE = 262144
 DEF MIN_RESERVE = 65536
+DEF COPY_MAX = 4096
 
 from .consts import (
     DEFAULT_MAX_FRAME as _DEFAULT_MAX_FRAME,
@@ -71,8 +72,8 @@ cdef int EV_ACCEPT = _consts.EV_ACCEPT
 assert (_consts.FRAME_DATA, _consts.FRAME_WINDOW_UPDATE, _consts.FRAME_OPEN, _consts.FRAME_RESET, _consts.FRAME_PING,
         _consts.FRAME_GO_AWAY, _consts.FRAME_CONTROL) == (FRAME_DATA, FRAME_WINDOW_UPDATE, FRAME_OPEN, FRAME_RESET,
                                                           FRAME_PING, FRAME_GO_AWAY, FRAME_CONTROL)
-assert (_consts.FLAG_FIN, _consts.FLAG_ACK, _consts.FLAG_BLOCKED, _consts.RESET_LIMIT, _consts.HEADER_SIZE) == (
-    FLAG_FIN, FLAG_ACK, FLAG_BLOCKED, RESET_LIMIT, HEADER_SIZE)
+assert (_consts.FLAG_FIN, _consts.FLAG_ACK, _consts.FLAG_BLOCKED, _consts.RESET_LIMIT, _consts.HEADER_SIZE,
+        _consts.COPY_MAX) == (FLAG_FIN, FLAG_ACK, FLAG_BLOCKED, RESET_LIMIT, HEADER_SIZE, COPY_MAX)
 
 cdef long long MAX_WINDOW = _MAX_WINDOW
 cdef long long MIN_WINDOW = _MIN_WINDOW
@@ -254,12 +255,12 @@ cdef class Session:
                 p = pos + HEADER_SIZE
                 pos = p + length
                 if ftype == FRAME_DATA:
-                    if length:
+                    if length <= COPY_MAX:
+                        self._handle_data(flags, stream_id, None, base, p, length)
+                    else:
                         if mv is None:
                             mv = memoryview(buf)
-                        self._handle_data(flags, stream_id, mv, p, length)
-                    else:
-                        self._handle_data(flags, stream_id, None, p, 0)
+                        self._handle_data(flags, stream_id, mv, base, p, length)
                 elif ftype == FRAME_WINDOW_UPDATE:
                     self._handle_window_update(flags, stream_id, base + p, length)
                 elif ftype == FRAME_OPEN:
@@ -291,8 +292,10 @@ cdef class Session:
             return None  # closed already; late frames are ignored (§4.4)
         return <Stream>found
 
-    cdef int _handle_data(self, unsigned int flags, uint32_t stream_id, object mv, Py_ssize_t p,
-                          uint32_t n) except -1:
+    cdef int _handle_data(self, unsigned int flags, uint32_t stream_id, object mv, const unsigned char* base,
+                          Py_ssize_t p, uint32_t n) except -1:
+        """DATA of *n* bytes at *p* in the receive buffer (*mv* its view, for a
+        payload handed out as a slice; small ones are copied, see COPY_MAX)."""
         cdef Stream st = self._live_stream(stream_id, "DATA")
         if n > self._recv_credit:
             raise ProtocolError(f"{n} bytes of DATA exceed the session window of {self._recv_credit}")
@@ -309,7 +312,11 @@ cdef class Session:
             st.unconsumed += n
             st.unreleased += n
             self.bytes_received += n
-            self._events.append((EV_DATA, st.stream_id, mv[p:p + <Py_ssize_t>n], None))
+            if n <= COPY_MAX:
+                payload = (<const char*>base)[p:p + <Py_ssize_t>n]
+            else:
+                payload = mv[p:p + <Py_ssize_t>n]
+            self._events.append((EV_DATA, st.stream_id, payload, None))
         if flags & FLAG_BLOCKED:
             st.peer_blocked = True
         if flags & FLAG_FIN:

@@ -230,7 +230,8 @@ class Session:
         """Return and forget the events of the frames received so far.
 
         Each event is ``(kind, stream_id, a, b)`` with ``kind`` one of the
-        ``EV_*`` constants.  An ``EV_DATA`` payload is a memoryview: write it
+        ``EV_*`` constants.  An ``EV_DATA`` payload is a memoryview of the
+        receive buffer, or ``bytes`` when it is at most ``COPY_MAX`` bytes: write it
         out (or copy it), then call ``consumed(stream_id, len)`` when it has
         left your buffers, so that the peer gets its credit back.
         """
