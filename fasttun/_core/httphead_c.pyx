@@ -7,11 +7,12 @@ parses the head with h11.
 """
 
 cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 
-__all__ = ["scan_request", "scan_response", "FAST_PATH"]
+__all__ = ["scan_request", "scan_response", "head_end", "FAST_PATH"]
 
 FAST_PATH = True
 
@@ -329,3 +330,33 @@ def scan_response(bytes head not None):
     if f.cl_count > 1 or f.te_count > 1:
         return None
     return (status, b"1.1" if v11 else b"1.0", (not f.conn & 1) if v11 else bool(f.conn & 2), f.length, f.chunked)
+
+
+def head_end(buf, Py_ssize_t pos=0):
+    """Index just after the first empty line (LF CRLF or LF LF) at or after
+    *pos* in *buf* (bytes, bytearray or memoryview), or -1 (httphead_py)."""
+    cdef Py_buffer view
+    cdef const unsigned char* p
+    cdef const unsigned char* hit
+    cdef Py_ssize_t n, i
+    if pos < 0:
+        pos = 0
+    PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
+    try:
+        p = <const unsigned char*>view.buf
+        n = view.len
+        i = pos
+        while i < n:
+            hit = <const unsigned char*>memchr(p + i, 10, n - i)
+            if hit is NULL:
+                return -1
+            i = hit - p
+            if i + 1 < n and p[i + 1] == 10:
+                return i + 2
+            if i + 2 < n and p[i + 1] == 13 and p[i + 2] == 10:
+                return i + 3
+            i += 1
+        return -1
+    finally:
+        PyBuffer_Release(&view)
+

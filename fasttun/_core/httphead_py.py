@@ -41,7 +41,9 @@ joined by ", " (None when there were none).
 
 from __future__ import annotations
 
-__all__ = ["scan_request", "scan_response", "FAST_PATH"]
+import re
+
+__all__ = ["scan_request", "scan_response", "head_end", "FAST_PATH"]
 
 FAST_PATH = False  # this twin never takes it
 
@@ -54,3 +56,16 @@ def scan_request(head: bytes, drop: tuple = (), host_header: bytes | None = None
 def scan_response(head: bytes) -> tuple | None:
     """The fast-path parse of a response head, or None: parse it with h11."""
     return None
+
+
+# The end of a head: an empty line (h11's ReceiveBuffer accepts a bare LF too).
+_HEAD_END = re.compile(rb"\n\r?\n")
+
+
+def head_end(buf: bytes | bytearray | memoryview, pos: int = 0) -> int:
+    """Index just after the first empty line (LF CRLF or LF LF) at or after
+    *pos* in *buf*, or -1.  (Not a fast path: the compiled twin answers the
+    same for every input, only sooner.)"""
+    m = _HEAD_END.search(buf, max(0, pos))
+    return m.end() if m is not None else -1
+

@@ -28,7 +28,7 @@ import re
 import h11
 
 from .._core.httpbody import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE
-from .._core.httphead import scan_request, scan_response
+from .._core.httphead import head_end, scan_request, scan_response
 
 __all__ = ["HeadError", "RequestHead", "ResponseHead", "find_head_end", "read_request", "read_response",
            "response_framing", "forward_head", "forward_drop", "head_end_from", "is_token", "split_host",
@@ -40,8 +40,6 @@ try:  # the reader functions of h11's Connection (see the module docstring)
 except ImportError:  # pragma: no cover - another h11 layout
     _read_request_lines = _read_response_lines = None
 
-# The end of a head: an empty line (h11's ReceiveBuffer accepts a bare LF too).
-_HEAD_END = re.compile(rb"\n\r?\n")
 # Content-Length values above this are refused (they would not fit the counter).
 MAX_BODY_LENGTH = 1 << 62
 # Characters a Forwarded parameter value may hold unquoted (RFC 7230 tchar).
@@ -65,14 +63,12 @@ def find_head_end(buf: bytes | bytearray | memoryview, start: int = 0) -> int:
     *start* is where the search may begin (the bytes before it were searched
     already; the two bytes before it are looked at again).
     """
-    m = _HEAD_END.search(buf, max(0, start - 2))
-    return m.end() if m is not None else -1
+    return head_end(buf, start - 2)
 
 
 def head_end_from(buf: bytes | bytearray | memoryview, pos: int) -> int:
     """Like ``find_head_end`` for a head that starts at *pos* (nothing before it is looked at)."""
-    m = _HEAD_END.search(buf, pos)
-    return m.end() if m is not None else -1
+    return head_end(buf, pos)
 
 
 class _Lines:

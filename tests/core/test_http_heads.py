@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fasttun._core import httphead
 from fasttun._core.httpbody import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE
 from fasttun.aio.proxyproto import V2_SIGNATURE, parse_address, proxy_header
 from fasttun.http import _heads
@@ -351,3 +352,22 @@ def test_fast_response_path_agrees_with_h11(line, fields, mutations):
 def test_fast_path_takes_the_common_heads():
     assert httphead.scan_request_c(b"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: wrk\r\n\r\n") is not None
     assert httphead.scan_response_c(b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 12\r\n\r\n") is not None
+
+
+@pytest.mark.skipif(httphead.head_end_c is None, reason="compiled core not built")
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from([b"\n", b"\r", b"\r\n", b"\n\n", b"\r\n\r\n", b"a", b"GET / HTTP/1.1", b": x"]),
+                max_size=30),
+       st.integers(-3, 200), st.sampled_from([bytes, bytearray, memoryview]))
+def test_head_end_twins_agree(parts, pos, kind):
+    buf = kind(b"".join(parts))
+    assert httphead.head_end_c(buf, pos) == httphead.head_end_py(buf, pos)
+
+
+def test_head_end_finds_the_first_empty_line():
+    for head_end in filter(None, (httphead.head_end_c, httphead.head_end_py)):
+        assert head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody") == 27
+        assert head_end(b"GET / HTTP/1.1\nHost: a\n\nbody") == 24
+        assert head_end(b"GET / HTTP/1.1\r\nHost: a\r\n") == -1
+        assert head_end(b"x\n\r\r\n\n", 0) == 6  # (LF CR CR LF is not an empty line)
+        assert head_end(b"\r\n\r\nGET", 1) == 4 and head_end(b"\r\n\r\nGET", 2) == -1
