@@ -205,13 +205,16 @@ def _rss_kib(pids: list[int]) -> int:
     return total
 
 
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of *pid* so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def _cpu_s(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rpartition(")")[2].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(sum(cpu_times(pid)) for pid in pids)
 
 
 def _run(coro):

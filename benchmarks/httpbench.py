@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 
-from .e2e import HERE, Procs, _read_line, _rss_kib, free_port
+from .e2e import HERE, Procs, _read_line, _rss_kib, cpu_times, free_port
 
 GiB = 1 << 30
 HELLO = b"hello world\n"
@@ -207,35 +207,16 @@ def _wait_log(path: str, text: str, timeout: float = 15) -> None:
 
 
 # -- measurements ---------------------------------------------------------------------------
-def _times(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds of *pid*."""
-    tick = os.sysconf("SC_CLK_TCK")
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
-def _cpu(pids: list[int]) -> float:
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
 def rps(port: int, host: str, seconds: float, pids: list[int]) -> dict:
     """wrk: 2 threads, 50 connections, keep-alive; requests/s, p99 ms, tunnel CPU µs per request."""
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("wrk is required (apt-get install wrk)")
-    cpu0 = _cpu(pids)
-    split0 = [_times(pid) for pid in pids]
+    split0 = [cpu_times(pid) for pid in pids]
     out = subprocess.run([wrk, "-t2", "-c50", f"-d{seconds:g}s", "--latency", "-H", f"Host: {host}",
                           f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=seconds + 30).stdout
-    cpu = _cpu(pids) - cpu0
-    split = [(u1 - u0, s1 - s0) for (u0, s0), (u1, s1) in zip(split0, (_times(pid) for pid in pids))]
+    split = [(u1 - u0, s1 - s0) for (u0, s0), (u1, s1) in zip(split0, (cpu_times(pid) for pid in pids))]
+    cpu = sum(u + k for u, k in split)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
     p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]  # type: ignore[union-attr]

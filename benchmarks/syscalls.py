@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 
-from .e2e import free_port
+from .e2e import cpu_times, free_port
 
 
 def _echo() -> int:
@@ -41,13 +41,6 @@ def _echo() -> int:
 
     threading.Thread(target=run, daemon=True).start()
     return srv.getsockname()[1]
-
-
-def _cpu(pid: int) -> tuple[float, float]:
-    tick = os.sysconf("SC_CLK_TCK")
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def _counts(path: str, n: int) -> dict[str, float]:
@@ -110,7 +103,7 @@ def main() -> int:
         procs += tracers
         time.sleep(0.5)
         n = args.round_trips
-        cpu0 = [_cpu(p.pid) for p in tunnel]
+        cpu0 = [cpu_times(p.pid) for p in tunnel]
         times = []
         for _ in range(n):
             t0 = time.perf_counter()
@@ -119,7 +112,7 @@ def main() -> int:
             while got < 64:
                 got += len(s.recv(100))
             times.append(time.perf_counter() - t0)
-        cpu1 = [_cpu(p.pid) for p in tunnel]
+        cpu1 = [cpu_times(p.pid) for p in tunnel]
         s.close()
         if args.cpu:
             times.sort()
