@@ -80,13 +80,19 @@ def public_key_text(key: Ed25519PublicKey) -> str:
     return base64.b64encode(raw).decode()
 
 
-def parse_public_key(text: str, what: str = "key") -> Ed25519PublicKey:
-    """A public key as ``fasttun keygen`` prints it; ``ConfigError`` otherwise."""
+def key_bytes(text: str) -> bytes | None:
+    """The 32 bytes of a key printed as base64 (44 characters), or None."""
     try:
         raw = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 32:
+        return None
+    return raw if len(raw) == 32 else None
+
+
+def parse_public_key(text: str, what: str = "key") -> Ed25519PublicKey:
+    """A public key as ``fasttun keygen`` prints it; ``ConfigError`` otherwise."""
+    raw = key_bytes(text)
+    if raw is None:
         raise ConfigError(f"{what} {text[:60]!r}: not a public key (44 characters of base64, as fasttun keygen "
                           "prints it)")
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey

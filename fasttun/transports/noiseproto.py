@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import os
 import struct
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from ..exceptions import ConfigError
+from .keys import key_bytes
 from .noise import MAX_MESSAGE, TAGLEN, HandshakeState, NoiseError, public_bytes
 
 __all__ = ["NoiseProtocol", "PROTOCOL", "load_or_create_key", "parse_server_key"]
@@ -56,11 +56,8 @@ def load_or_create_key(state_dir: Path) -> tuple[X25519PrivateKey, str]:
 
 
 def parse_server_key(text: str) -> bytes:
-    try:
-        raw = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 32:
+    raw = key_bytes(text)
+    if raw is None:
         raise ConfigError(f"--noise {text[:60]!r}: want the server's Noise key as fasttun serve --noise prints it "
                           "(44 characters of base64)")
     return raw
