@@ -127,12 +127,14 @@ cdef class FrameDecoder:
         if pos == stop:
             return frames
         base = <const unsigned char*>PyByteArray_AS_STRING(self._buf)
-        mv = memoryview(self._buf)
+        mv = None  # made for the first payload handed out as a view
         while pos < stop:
             length = be32(base + pos + 8)
             if length <= COPY_MAX:
                 payload = (<const char*>base)[pos + HEADER_SIZE:pos + HEADER_SIZE + <Py_ssize_t>length]
             else:
+                if mv is None:
+                    mv = memoryview(self._buf)
                 payload = mv[pos + HEADER_SIZE:pos + HEADER_SIZE + <Py_ssize_t>length]
             frames.append((base[pos], base[pos + 1], be32(base + pos + 4), payload))
             pos += HEADER_SIZE + length

@@ -364,7 +364,7 @@ cdef class Session:
             raise ProtocolError("OPEN without a tunnel id")
         self._peer_max_id = stream_id
         if len(self._streams) >= self.max_streams:
-            self._send_frame(FRAME_RESET, 0, stream_id, _u32_bytes(RESET_LIMIT))
+            self._send_raw(FRAME_RESET, 0, stream_id, NULL, 4, RESET_LIMIT)
             return 0
         sid = stream_id
         self._streams[sid] = Stream(sid, self.window)
