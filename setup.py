@@ -17,8 +17,17 @@ from setuptools.command.build_ext import build_ext as _build_ext
 NO_EXTENSIONS = bool(os.environ.get("FASTTUN_NO_EXTENSIONS"))
 DEBUG = bool(os.environ.get("FASTTUN_DEBUG"))
 
-MODULES = ["buffers_c", "frames_c", "mux_c", "httpbody_c", "httphead_c"]
-SOURCES = {"buffers_c": "buffers_c.pyx", "frames_c": "frames_c.pyx", "mux_c": "mux_c.pyx", "httpbody_c": "httpbody_c.pyx", "httphead_c": "httphead_c.pyx"}
+# Extension module -> its source.  visitor_c.py is a link to visitor_py.py,
+# compiled with the augmenting visitor_c.pxd (the twin and the compiled
+# module are one source).
+SOURCES = {
+    "fasttun._core.buffers_c": "fasttun/_core/buffers_c.pyx",
+    "fasttun._core.frames_c": "fasttun/_core/frames_c.pyx",
+    "fasttun._core.mux_c": "fasttun/_core/mux_c.pyx",
+    "fasttun._core.httpbody_c": "fasttun/_core/httpbody_c.pyx",
+    "fasttun._core.httphead_c": "fasttun/_core/httphead_c.pyx",
+    "fasttun.http.visitor_c": "fasttun/http/visitor_c.py",
+}
 
 
 FALLBACK_WARNING = """
@@ -87,10 +96,7 @@ def extensions():
     if NO_EXTENSIONS:
         return []
     cflags = ["-O2"] if not DEBUG else ["-O0", "-g", "-DCYTHON_TRACE=1"]
-    return [
-        Extension(f"fasttun._core.{name}", [f"fasttun/_core/{SOURCES[name]}"], extra_compile_args=cflags)
-        for name in MODULES
-    ]
+    return [Extension(name, [source], extra_compile_args=cflags) for name, source in SOURCES.items()]
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": build_ext})

@@ -42,11 +42,17 @@ def session_class(impl: str):
 
 @pytest.fixture(params=IMPLS)
 def impl(request, monkeypatch):
-    """The mux implementation used by the asyncio adapters in this test."""
+    """The mux implementation used by the asyncio adapters in this test, and
+    the HTTP front's visitor protocol (visitor_c, or its twin visitor_py)."""
     cls = session_class(request.param)
     import fasttun.aio.protocol as protocol
+    import fasttun.http.front as front
 
     monkeypatch.setattr(protocol, "Session", cls)
+    visitor = front.VisitorProtocolC if request.param == "c" else front.VisitorProtocolPy
+    if visitor is None:
+        pytest.skip("compiled visitor not built")
+    monkeypatch.setattr(front, "VisitorProtocol", visitor)
     return request.param
 
 

@@ -33,11 +33,18 @@ def test_compiled_core_loaded():
     assert mux_c.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
     with pytest.raises(TypeError):  # it takes the compiled pool only
         mux_c.Session(True, pool=buffers.BufferPoolPy(1 << 20))
+    # the HTTP front's visitors are the compiled visitor_py (visitor_c)
+    from fasttun.http import front, visitor_c
+
+    assert visitor_c.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    assert front.VisitorProtocol is front.VisitorProtocolC
+    assert issubclass(front.VisitorProtocol, visitor_c.VisitorCore) and issubclass(front.HttpFront, visitor_c.FrontCore)
 
 
 def test_no_extensions_env_selects_twins():
-    code = ("import fasttun; from fasttun._core import frames, httpbody, httphead; "
-            "print(fasttun.IMPLEMENTATION, frames.FrameDecoderC, httpbody.BodyCounterC, httphead.FAST_PATH)")
+    code = ("import fasttun; from fasttun._core import frames, httpbody, httphead; from fasttun.http import front; "
+            "print(fasttun.IMPLEMENTATION, frames.FrameDecoderC, httpbody.BodyCounterC, httphead.FAST_PATH, "
+            "front.VisitorProtocolC, front.VisitorProtocol.__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "FASTTUN_NO_EXTENSIONS": "1"}).stdout.split()
-    assert out == ["py", "None", "None", "False"]
+    assert out == ["py", "None", "None", "False", "None", "VisitorProtocolPy"]

@@ -11,9 +11,9 @@ __all__ = ["scan_request", "scan_response", "scan_request_c", "scan_response_c",
 scan_request_c = scan_response_c = head_end_c = None
 if not NO_EXTENSIONS:  # pragma: no branch
     try:
+        from .httphead_c import head_end as head_end_c  # type: ignore[no-redef]
         from .httphead_c import scan_request as scan_request_c  # type: ignore[no-redef]
         from .httphead_c import scan_response as scan_response_c  # type: ignore[no-redef]
-        from .httphead_c import head_end as head_end_c  # type: ignore[no-redef]
     except ImportError:  # pragma: no cover - not built
         pass
 

@@ -68,6 +68,7 @@ from __future__ import annotations
 import struct
 
 from ..exceptions import ProtocolError
+from .buffers_py import BufferPool
 from .consts import (
     DEFAULT_MAX_FRAME,
     EV_ACCEPT,
@@ -100,8 +101,6 @@ from .consts import (
     RESET_LIMIT,
     SESSION_WINDOW,
 )
-
-from .buffers_py import BufferPool
 from .frames_py import FrameDecoder, pack_header
 
 __all__ = ["Session", "Stream"]

@@ -92,7 +92,7 @@ if TYPE_CHECKING:
     from .front import HttpRoute
 
 __all__ = ["VisitorCore", "FrontCore", "Exchange", "record_messages", "MAX_HEAD", "MAX_PIPELINE", "SCRATCH_SIZE",
-           "LINGER", "DURATION_BUCKETS"]
+           "RECORDS_MESSAGE_MAX", "LINGER", "DURATION_BUCKETS"]
 
 log = logging.getLogger("fasttun")
 

@@ -21,7 +21,6 @@ import base64
 import binascii
 import os
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from ..exceptions import ConfigError

@@ -1,0 +1,109 @@
+# Augmenting declarations: visitor_py.py compiled as visitor_c (see STYLE,
+# aiohttp's reader_c.pxd).  Attributes are typed so that the per-request path
+# reads and writes them as C fields; every one stays visible from Python
+# (``public``), because the twin has the same names and the front, the
+# sessions and the tests read them.  The methods only the visitor calls are
+# ``cdef``: C calls, no attribute lookup, no argument tuple.
+
+cimport cython
+
+
+@cython.final
+@cython.freelist(64)
+cdef class Exchange:
+    cdef public object method       # bytes
+    cdef public object path         # bytes (the request target)
+    cdef public object host         # str, lower case
+    cdef public object route        # HttpRoute, or None
+    cdef public double started      # _now() when the head arrived
+    cdef public double sent_at      # _now() when the request's body was all sent
+    cdef public long long bytes_in  # request bytes (head and body)
+    cdef public long long bytes_out # response bytes (head and body)
+    cdef public int status
+    cdef public bint keep_alive
+    cdef public bint upgrade
+    cdef public bint answered       # the response head came
+
+
+cdef class VisitorCore:
+    cdef public object front          # HttpFront
+    cdef public str scheme            # "http" or "https"
+    cdef public object transport
+    cdef public str peer
+    cdef public str peer_ip
+    cdef public str local
+    cdef public object sni            # str, or None
+    cdef public object owner          # ClientSession, once routed
+    cdef public object session        # owner.session
+    cdef public object stream_id      # int, 0 until routed
+    cdef public object route          # HttpRoute, once routed
+    cdef public object pending_in     # Tunnel counting the stream as pending
+    cdef public object traffic        # the tunnel's Traffic, once routed
+    # request direction
+    cdef public int rstate
+    cdef public bytearray inbuf
+    cdef public Py_ssize_t _searched
+    cdef public bytes unsent
+    cdef public object body           # BodyCounter
+    cdef public object _view          # reserve() view of the last get_buffer, or None
+    cdef public bint _reading
+    cdef public bint _eof_in
+    cdef public double idle_since
+    cdef public object refusal        # bytes, or None
+    cdef public list _tail
+    # response direction
+    cdef public int sstate
+    cdef public object exchanges      # deque of Exchange
+    cdef public object rhead          # bytearray, or None
+    cdef public object rbody          # BodyCounter
+    cdef public list _out
+    cdef public bint _write_paused
+    cdef public long long _withheld
+    cdef public bint _closed
+    cdef public bint _fin_out
+    cdef public double _linger_until
+    cdef public bint _hook_passed
+
+    @cython.locals(k=Py_ssize_t)
+    cpdef buffer_updated(self, Py_ssize_t nbytes)
+    @cython.locals(end=Py_ssize_t, k=Py_ssize_t)
+    cdef process(self)
+    cdef _flush_raw(self)
+    @cython.locals(sent=Py_ssize_t)
+    cdef bint _send(self, data) except -1
+    @cython.locals(now=double, ex=Exchange)
+    cdef bint handle_head(self, bytes head) except -1
+    @cython.locals(ex=Exchange)
+    cdef _request_sent(self)
+    cdef _write_page(self, bytes body)
+    @cython.locals(want=bint, state=int)
+    cdef _update_reading(self)
+    @cython.locals(n=Py_ssize_t, pos=Py_ssize_t, end=Py_ssize_t, k=Py_ssize_t)
+    cpdef deliver_many(self, list payloads)
+    cdef _credit(self, Py_ssize_t n)
+    @cython.locals(end=Py_ssize_t, n=Py_ssize_t, status=int, length=cython.longlong, ex=Exchange)
+    cdef bint _answer_whole(self, p) except -1
+    @cython.locals(size=Py_ssize_t)
+    cdef flush_out(self)
+    @cython.locals(end=Py_ssize_t, start=Py_ssize_t, consumed=Py_ssize_t, ex=Exchange, status=int)
+    cdef Py_ssize_t _response_head(self, p, Py_ssize_t pos) except -1
+    @cython.locals(ex=Exchange)
+    cdef _response_done(self, bint upgraded=*)
+    cdef _after_responses(self)
+    cdef _bad_gateway(self, str message, bint stream_gone=*)
+    cdef _send_fin(self)
+    cdef _abort_stream(self)
+    cdef str _where(self)
+    cdef _log(self, Exchange ex, int status)
+
+
+cdef class FrontCore:
+    cdef public object loop
+    cdef public object access_log     # AccessLog, or None
+    cdef public list durations        # counts per DURATION_BUCKETS bound, +Inf last
+    cdef public double duration_sum
+    cdef public dict _records         # ClientSession -> [record, ...] to send
+    cdef public object _records_handle
+
+    @cython.locals(now=double, duration=double)
+    cpdef log_exchange(self, v, ex, int status)

@@ -1,0 +1,1 @@
+visitor_py.py
