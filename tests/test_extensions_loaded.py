@@ -34,9 +34,11 @@ def test_compiled_core_loaded():
     with pytest.raises(TypeError):  # it takes the compiled pool only
         mux_c.Session(True, pool=buffers.BufferPoolPy(1 << 20))
     # the HTTP front's visitors are the compiled visitor_py (visitor_c)
-    from fasttun.http import front, visitor_c
+    from fasttun.http import _heads_c, front, visitor_c
 
     assert visitor_c.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    assert _heads_c.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    assert visitor_c.read_request is _heads_c.read_request  # the visitor reads heads with the compiled reader
     assert front.VisitorProtocol is front.VisitorProtocolC
     assert issubclass(front.VisitorProtocol, visitor_c.VisitorCore) and issubclass(front.HttpFront, visitor_c.FrontCore)
 

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """HTTP/1.x message heads: find them, parse them with h11, rewrite requests.
 
 Sans-I/O: bytes in, objects and bytes out.  The HTTP front (``front.py``)
@@ -19,6 +20,10 @@ Before h11, the compiled fast path (``_core.httphead``) reads a head of the
 plain, common shape in one pass and gives the same fields and the same
 forwarded head; anything else it leaves to h11 (see ``httphead_py`` for the
 rules, and the differential fuzz in ``tests/core/test_http_heads.py``).
+
+This module is also compiled, as ``_heads_c`` with the augmenting
+declarations of ``_heads_c.pxd`` (the visitor's per-request path uses it;
+``HeadError`` lives in ``_errors`` so that both raise the same class).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import h11
 
 from .._core.httpbody import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE
 from .._core.httphead import head_end, scan_request, scan_response
+from ._errors import HeadError
 
 __all__ = ["HeadError", "RequestHead", "ResponseHead", "find_head_end", "read_request", "read_response",
            "response_framing", "forward_head", "forward_drop", "head_end_from", "is_token", "split_host",
@@ -46,15 +52,6 @@ MAX_BODY_LENGTH = 1 << 62
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Fields the local service never gets from the visitor: the server sets them.
 DEFAULT_DROP = (b"x-forwarded-proto", b"x-forwarded-host")
-
-
-class HeadError(Exception):
-    """A head fasttun refuses: ``status`` is the answer (400, 405, 431, 501, 502)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 def find_head_end(buf: bytes | bytearray | memoryview, start: int = 0) -> int:
@@ -137,16 +134,7 @@ class RequestHead:
     @classmethod
     def from_fast(cls, fields: tuple, raw: bytes) -> "RequestHead":
         """A head the compiled fast path read (``httphead_py`` gives the tuple's order)."""
-        self = cls.__new__(cls)
-        (self.method, self.target, self.version, self.authority, self.keep_alive, self.upgrade, self.body_mode,
-         self.body_length, self.authorization, self.kept, self.xff, self.fwd) = fields
-        if self.body_length > MAX_BODY_LENGTH:
-            raise HeadError(400, "Content-Length too large")
-        self.host = split_host(self.authority)
-        self.headers = None
-        self.size = len(raw)
-        self.raw = raw
-        return self
+        return _request_from_fast(fields, raw)
 
     def __init__(self, method: bytes, target: bytes, version: bytes, headers: list, size: int = 0) -> None:
         self.size = size  # bytes of the head as received
@@ -211,6 +199,19 @@ class RequestHead:
         return self.target.decode("latin-1")
 
 
+def _request_from_fast(fields: tuple, raw: bytes) -> RequestHead:
+    self = RequestHead.__new__(RequestHead)
+    (self.method, self.target, self.version, self.authority, self.keep_alive, self.upgrade, self.body_mode,
+     self.body_length, self.authorization, self.kept, self.xff, self.fwd) = fields
+    if self.body_length > MAX_BODY_LENGTH:
+        raise HeadError(400, "Content-Length too large")
+    self.host = split_host(self.authority)
+    self.headers = None
+    self.size = len(raw)
+    self.raw = raw
+    return self
+
+
 def read_request(head: bytes | bytearray) -> RequestHead:
     """Parse a request head (up to and including its empty line).
 
@@ -223,7 +224,7 @@ def read_request(head: bytes | bytearray) -> RequestHead:
         head = bytes(head)
     fields = scan_request(head, DEFAULT_DROP)
     if fields is not None:
-        return RequestHead.from_fast(fields, head)
+        return _request_from_fast(fields, head)
     if b"\n " in head or b"\n\t" in head:
         # obs-fold (RFC 9112 §5.2): h11 would join the lines; a front facing
         # the internet refuses them, so no two parsers can read them apart.
@@ -245,11 +246,7 @@ class ResponseHead:
     @classmethod
     def from_fast(cls, fields: tuple) -> "ResponseHead":
         """A head the compiled fast path read: (status, version, keep_alive, length or -1, chunked)."""
-        self = cls.__new__(cls)
-        self.status, self.version, self.keep_alive, length, self.chunked = fields
-        self.length = length if length >= 0 else None
-        self.headers = None
-        return self
+        return _response_from_fast(fields)
 
     def __init__(self, status: int, version: bytes, headers: list) -> None:
         self.status = status
@@ -271,6 +268,14 @@ class ResponseHead:
             self.keep_alive = b"keep-alive" in connection
 
 
+def _response_from_fast(fields: tuple) -> ResponseHead:
+    self = ResponseHead.__new__(ResponseHead)
+    self.status, self.version, self.keep_alive, length, self.chunked = fields
+    self.length = length if length >= 0 else None
+    self.headers = None
+    return self
+
+
 def read_response(head: bytes | bytearray) -> ResponseHead:
     """Parse a response head (up to and including its empty line).
 
@@ -282,7 +287,7 @@ def read_response(head: bytes | bytearray) -> ResponseHead:
         head = bytes(head)
     fields = scan_response(head)
     if fields is not None:
-        return ResponseHead.from_fast(fields)
+        return _response_from_fast(fields)
     try:
         resp = _h11_read(head, False)
     except h11.ProtocolError as exc:

@@ -25,8 +25,17 @@ cdef class Exchange:
     cdef public bint answered       # the response head came
 
 
+cdef class FrontCore:
+    cdef public object loop
+    cdef public object access_log     # AccessLog, or None
+    cdef public list durations        # counts per DURATION_BUCKETS bound, +Inf last
+    cdef public double duration_sum
+    cdef public dict _records         # ClientSession -> [record, ...] to send
+    cdef public object _records_handle
+
+
 cdef class VisitorCore:
-    cdef public object front          # HttpFront
+    cdef public FrontCore front       # HttpFront
     cdef public str scheme            # "http" or "https"
     cdef public object transport
     cdef public str peer
@@ -94,16 +103,5 @@ cdef class VisitorCore:
     cdef _send_fin(self)
     cdef _abort_stream(self)
     cdef str _where(self)
+    @cython.locals(duration=double, i=Py_ssize_t, tunnel=object)
     cdef _log(self, Exchange ex, int status)
-
-
-cdef class FrontCore:
-    cdef public object loop
-    cdef public object access_log     # AccessLog, or None
-    cdef public list durations        # counts per DURATION_BUCKETS bound, +Inf last
-    cdef public double duration_sum
-    cdef public dict _records         # ClientSession -> [record, ...] to send
-    cdef public object _records_handle
-
-    @cython.locals(now=double, duration=double)
-    cpdef log_exchange(self, v, ex, int status)

@@ -60,13 +60,13 @@ enforces the timeouts, so a request costs no timer of its own.
 
 from __future__ import annotations
 
-import bisect
 import hmac
 import logging
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from .._core._select import NO_EXTENSIONS
 from .._core.consts import RESET_CANCEL, RESET_REFUSED
 from .._core.httpbody import BODY_LENGTH, BODY_UNTIL_CLOSE, BodyCounter, MalformedBody
 from .._core.httphead import scan_response
@@ -82,6 +82,19 @@ from ._heads import (
     read_response,
     response_framing,
 )
+
+if not NO_EXTENSIONS:  # pragma: no branch - the compiled head reader, when built
+    try:
+        from ._heads_c import (  # type: ignore[no-redef]
+            find_head_end,
+            forward_head,
+            head_end_from,
+            read_request,
+            read_response,
+            response_framing,
+        )
+    except ImportError:  # pragma: no cover - not built
+        pass
 from ._pages import page
 
 if TYPE_CHECKING:
@@ -106,6 +119,7 @@ SCRATCH_SIZE = 65536  # the shared read buffer of the copy path
 LINGER = 2.0
 # Upper bounds (s) of the buckets of the request-duration histogram (/metrics).
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+N_BUCKETS = len(DURATION_BUCKETS)
 
 R_HEAD, R_BODY, R_UPGRADE, R_RAW, R_DONE, R_HOLD = range(6)  # R_HOLD: the connect hook decides
 # The front's clock (uvloop's loop.time() moves in whole milliseconds, too
@@ -886,7 +900,36 @@ class VisitorCore:
         return f"http tunnel {route.name.host}" if route is not None else f"visitor {self.peer}"
 
     def _log(self, ex: Exchange, status: int) -> None:
-        self.front.log_exchange(self, ex, status)
+        """An exchange ended: the front's metrics, its access log, and a record
+        for the tunnel's client (sent by ``FrontCore._send_records``)."""
+        front = self.front
+        duration = _now() - ex.started
+        i = 0  # bisect_left(DURATION_BUCKETS, duration), in a loop the compiled twin runs as C
+        while i < N_BUCKETS and DURATION_BUCKETS[i] < duration:
+            i += 1
+        front.durations[i] += 1
+        front.duration_sum += duration
+        route = ex.route
+        tunnel = route.tunnel if route is not None else None
+        if tunnel is not None and 100 <= status < 600:
+            tunnel.statuses[status // 100] += 1
+        if front.access_log is not None:
+            front.access_log.write({
+                "time": time.time(), "client": self.peer, "host": ex.host, "method": ex.method.decode("latin-1"),
+                "path": ex.path.decode("latin-1"), "status": status, "bytes_in": ex.bytes_in,
+                "bytes_out": ex.bytes_out, "duration": round(duration, 6),
+                "tunnel": route.name.host if route is not None else None, "scheme": self.scheme,
+            })
+        if tunnel is not None and route.log:
+            owner = tunnel.owner
+            records = front._records
+            batch = records.get(owner)
+            if batch is None:
+                batch = records[owner] = []
+                if front._records_handle is None:
+                    front._records_handle = front.loop.call_soon(front._send_records)
+            batch.append((tunnel.tunnel_id, ex.method.decode("latin-1"), ex.path.decode("latin-1"), status,
+                          ex.bytes_out, duration, self.peer_ip))
 
 
 def _public_reason(exc: HeadError) -> str:
@@ -902,38 +945,13 @@ def _public_reason(exc: HeadError) -> str:
 
 
 class FrontCore:
-    """What every exchange of ``HttpFront`` calls: its logs and metrics.
+    """What every exchange of ``HttpFront`` updates (``VisitorCore._log``):
+    its metrics, access log and request records.
 
     ``HttpFront`` sets ``loop``, ``access_log``, ``durations`` (counts per
     ``DURATION_BUCKETS`` bound, +Inf last) and ``duration_sum``, and starts
     ``_records`` as ``{}`` and ``_records_handle`` as None.
     """
-
-    # -- logs -----------------------------------------------------------------------
-    def log_exchange(self, v: VisitorCore, ex: Exchange, status: int) -> None:
-        now = _now()
-        duration = now - ex.started
-        route = ex.route
-        self.durations[bisect.bisect_left(DURATION_BUCKETS, duration)] += 1
-        self.duration_sum += duration
-        if route is not None and route.tunnel is not None and 100 <= status < 600:
-            route.tunnel.statuses[status // 100] += 1
-        if self.access_log is not None:
-            self.access_log.write({
-                "time": time.time(), "client": v.peer, "host": ex.host, "method": ex.method.decode("latin-1"),
-                "path": ex.path.decode("latin-1"), "status": status, "bytes_in": ex.bytes_in,
-                "bytes_out": ex.bytes_out, "duration": round(duration, 6),
-                "tunnel": route.name.host if route is not None else None, "scheme": v.scheme,
-            })
-        if route is not None and route.log and route.tunnel is not None:
-            tunnel = route.tunnel
-            batch = self._records.get(tunnel.owner)
-            if batch is None:
-                batch = self._records[tunnel.owner] = []
-                if self._records_handle is None:
-                    self._records_handle = self.loop.call_soon(self._send_records)
-            batch.append((tunnel.tunnel_id, ex.method.decode("latin-1"), ex.path.decode("latin-1"), status,
-                          ex.bytes_out, round(duration, 6), v.peer_ip))
 
     def _send_records(self) -> None:
         """One ``requests`` message per client for the requests its HTTP

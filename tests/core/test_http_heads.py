@@ -371,3 +371,77 @@ def test_head_end_finds_the_first_empty_line():
         assert head_end(b"GET / HTTP/1.1\r\nHost: a\r\n") == -1
         assert head_end(b"x\n\r\r\n\n", 0) == 6  # (LF CR CR LF is not an empty line)
         assert head_end(b"\r\n\r\nGET", 1) == 4 and head_end(b"\r\n\r\nGET", 2) == -1
+
+
+# -- _heads_c, this module compiled, against _heads ---------------------------------------------------------
+try:
+    from fasttun.http import _heads_c
+except ImportError:  # pragma: no cover - not built
+    _heads_c = None
+
+compiled_heads = pytest.mark.skipif(_heads_c is None, reason="compiled core not built")
+
+
+def _read_both(read, head):
+    out = []
+    for module in (_heads, _heads_c):
+        try:
+            out.append(getattr(module, read)(head))
+        except HeadError as exc:  # the same class from both (fasttun.http._errors)
+            out.append((exc.status, exc.reason))
+    return out
+
+
+@compiled_heads
+def test_heads_c_is_compiled():
+    import importlib.machinery
+
+    assert _heads_c.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    assert _heads_c.HeadError is _heads.HeadError
+
+
+@compiled_heads
+@settings(max_examples=1500, deadline=None)
+@given(request_lines, st.lists(header_lines, max_size=8), options, st.lists(mutation, max_size=2),
+       st.sampled_from([b"\r\n", b"\n"]))
+def test_heads_twins_agree_on_requests(line, fields, opts, mutations, eol):
+    head = mutate(eol.join([line, *fields]) + eol + eol, mutations)
+    end = _heads.find_head_end(head)
+    assert end == _heads_c.find_head_end(head)
+    if end < 0:
+        return
+    py, c = _read_both("read_request", head[:end])
+    if isinstance(py, tuple):
+        assert c == py
+        return
+    assert request_fields(c) == request_fields(py) and (c.kept, c.xff, c.fwd) == (py.kept, py.xff, py.fwd)
+    for ip in ("203.0.113.9", "2001:db8::1"):
+        cache_py: list = [None, b""]
+        cache_c: list = [None, b""]
+        for _ in range(2):  # the second time from the connection's cache
+            assert _heads_c.forward_head(c, client_ip=ip, proto="http", cache=cache_c, **opts) == \
+                _heads.forward_head(py, client_ip=ip, proto="http", cache=cache_py, **opts)
+
+
+@compiled_heads
+@settings(max_examples=800, deadline=None)
+@given(status_lines, st.lists(response_fields, max_size=5), st.lists(mutation, max_size=2),
+       st.sampled_from([b"GET", b"HEAD"]))
+def test_heads_twins_agree_on_responses(line, fields, mutations, method):
+    head = mutate(b"\r\n".join([line, *fields]) + b"\r\n\r\n", mutations)
+    end = _heads.find_head_end(head)
+    if end < 0:
+        return
+    py, c = _read_both("read_response", head[:end])
+    if isinstance(py, tuple):
+        assert c == py
+        return
+    assert (c.status, c.version, c.keep_alive, c.length, c.chunked, c.headers) == \
+        (py.status, py.version, py.keep_alive, py.length, py.chunked, py.headers)
+    try:
+        framing = _heads.response_framing(method, py)
+    except HeadError as exc:
+        with pytest.raises(HeadError, match=exc.reason):
+            _heads_c.response_framing(method, c)
+    else:
+        assert _heads_c.response_framing(method, c) == framing

@@ -1,0 +1,50 @@
+# Augmenting declarations: _heads.py compiled as _heads_c (see visitor_c.pxd).
+# The visitor's per-request path reads a head, builds a RequestHead and the
+# forwarded head; here those are C fields and C calls.
+
+cimport cython
+
+
+@cython.final
+@cython.freelist(32)
+cdef class RequestHead:
+    cdef public object method         # bytes
+    cdef public object target         # bytes
+    cdef public object version        # b"1.1" or b"1.0"
+    cdef public object headers        # [(raw, lower, value)], or None (the fast path's)
+    cdef public object host           # str
+    cdef public object authority      # bytes
+    cdef public bint keep_alive
+    cdef public bint upgrade
+    cdef public int body_mode
+    cdef public long long body_length
+    cdef public object authorization  # bytes, or None
+    cdef public Py_ssize_t size
+    cdef public object raw            # the fast path's: the head, the kept fields, X-Forwarded-For, Forwarded
+    cdef public object kept
+    cdef public object xff
+    cdef public object fwd
+
+
+@cython.final
+@cython.freelist(32)
+cdef class ResponseHead:
+    cdef public int status
+    cdef public object version
+    cdef public object headers
+    cdef public bint keep_alive
+    cdef public object length         # int, or None
+    cdef public bint chunked
+
+
+cpdef object split_host(object authority)
+
+
+@cython.locals(self=RequestHead)
+cpdef RequestHead _request_from_fast(tuple fields, bytes raw)
+@cython.locals(self=ResponseHead, length=cython.longlong)
+cpdef ResponseHead _response_from_fast(tuple fields)
+@cython.locals(fields=tuple)
+cpdef RequestHead read_request(object head)
+@cython.locals(fields=tuple)
+cpdef ResponseHead read_response(object head)
