@@ -17,9 +17,9 @@ from setuptools.command.build_ext import build_ext as _build_ext
 NO_EXTENSIONS = bool(os.environ.get("FASTTUN_NO_EXTENSIONS"))
 DEBUG = bool(os.environ.get("FASTTUN_DEBUG"))
 
-# Extension module -> its source.  visitor_c.py is a link to visitor_py.py
-# and _heads_c.py to _heads.py, each compiled with its augmenting .pxd (the
-# twin and the compiled module are one source).
+# Extension module -> its source.  visitor_c.py is a link to visitor_py.py,
+# _heads_c.py to _heads.py and tap_c.py to tap.py, each compiled with its
+# augmenting .pxd (the twin and the compiled module are one source).
 SOURCES = {
     "fasttun._core.buffers_c": "fasttun/_core/buffers_c.pyx",
     "fasttun._core.frames_c": "fasttun/_core/frames_c.pyx",
@@ -28,6 +28,7 @@ SOURCES = {
     "fasttun._core.httphead_c": "fasttun/_core/httphead_c.pyx",
     "fasttun.http._heads_c": "fasttun/http/_heads_c.py",
     "fasttun.http.visitor_c": "fasttun/http/visitor_c.py",
+    "fasttun.http.tap_c": "fasttun/http/tap_c.py",
 }
 
 

@@ -39,6 +39,11 @@ def test_compiled_core_loaded():
     assert visitor_c.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
     assert _heads_c.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
     assert visitor_c.read_request is _heads_c.read_request  # the visitor reads heads with the compiled reader
+    from fasttun.admin import agent
+    from fasttun.http import tap_c
+
+    assert tap_c.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    assert agent.Tap is tap_c.Tap and agent.Capture is tap_c.Capture  # the inspector's tap
     assert front.VisitorProtocol is front.VisitorProtocolC
     assert issubclass(front.VisitorProtocol, visitor_c.VisitorCore) and issubclass(front.HttpFront, visitor_c.FrontCore)
 

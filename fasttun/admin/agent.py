@@ -14,7 +14,8 @@ It serves loopback only, without a token, with the checks of ``App`` for an
 open API (a loopback ``Host``; no cross-origin changes; JSON bodies).
 
 Recording: the streams of HTTP tunnels are ``TappedStreamProtocol``, the
-relay's protocol plus a ``http.tap.Tap`` that looks at the bytes each way.
+relay's protocol plus a ``http.tap.Tap`` that looks at the bytes each way
+(``http.tap_c``, the same module compiled, unless ``FASTTUN_NO_EXTENSIONS``).
 """
 
 from __future__ import annotations
@@ -25,15 +26,24 @@ from typing import Any
 
 import h11
 
+from .._core._select import NO_EXTENSIONS
 from ..aio.client import ServerSession, Tunnel, TunnelClient
 from ..aio.relay import StreamProtocol
 from ..config import Route, parse_duration, parse_local
 from ..exceptions import ConfigError, FasttunError, TunnelError
-from ..http.tap import BODY_LIMIT, Capture, Exchange, Tap
+from ..http import tap as _tap
+from ..http.tap import BODY_LIMIT
 from ._app import App, HttpError, Request, Response, int_param, json_response
 from ._server import WebServer
 
 __all__ = ["AgentApi", "TappedStreamProtocol", "tunnel_view"]
+
+if not NO_EXTENSIONS:  # pragma: no branch - the compiled tap, when built
+    try:
+        from ..http import tap_c as _tap  # type: ignore[no-redef]
+    except ImportError:  # pragma: no cover - not built
+        pass
+Capture, Exchange, Tap = _tap.Capture, _tap.Exchange, _tap.Tap
 
 REPLAY_TIMEOUT = 30.0
 

@@ -3,8 +3,12 @@
 ``_heads`` (request and response heads, with h11), ``_names`` (who holds
 which name), ``_ratelimit``, ``_pages`` and ``_accesslog`` are sans-I/O and
 tested alone; ``front`` is the asyncio part, the server's HTTP and HTTPS
-ports.  The mux core knows nothing of HTTP: a visitor connection is one
-stream, as a public TCP connection is.
+ports, and ``visitor_py`` the per-request path of its visitor connections.
+``tap`` records exchanges for the client's inspector.  ``visitor_py``,
+``_heads`` and ``tap`` are also compiled (``visitor_c``, ``_heads_c``,
+``tap_c``: each the same source with an augmenting ``.pxd``).  The mux
+core knows nothing of HTTP: a visitor connection is one stream, as a public
+TCP connection is.
 """
 
 __all__: list[str] = []

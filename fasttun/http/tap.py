@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """Recording HTTP exchanges as they pass (the client's inspector), sans I/O.
 
 A ``Tap`` follows one connection of an HTTP tunnel: ``request_data`` gets the
@@ -11,6 +12,10 @@ exchanges, at most ``max_bytes`` in all.
 It never changes or holds back a byte: it only looks.  Anything it cannot
 follow (an oversized head, an upgrade, a malformed message) ends its
 recording for that connection.
+
+This module is also compiled, as ``tap_c`` with the augmenting declarations
+of ``tap_c.pxd``; ``admin.agent`` uses the compiled one unless
+``FASTTUN_NO_EXTENSIONS`` is set.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import time
 from collections import deque
 from typing import Any
 
+from .._core._select import NO_EXTENSIONS
 from .._core.httpbody import BODY_NONE, BODY_UNTIL_CLOSE, BodyCounter, MalformedBody
 from .._core.httphead import scan_request, scan_response
 from ._heads import (
@@ -31,6 +37,18 @@ from ._heads import (
     read_response,
     response_framing,
 )
+
+if not NO_EXTENSIONS:  # pragma: no branch - the compiled head reader, when built
+    try:
+        from ._heads_c import (  # type: ignore[no-redef]
+            find_head_end,
+            head_end_from,
+            read_request,
+            read_response,
+            response_framing,
+        )
+    except ImportError:  # pragma: no cover - not built
+        pass
 
 __all__ = ["Tap", "Capture", "Exchange", "BODY_LIMIT", "split_head"]
 

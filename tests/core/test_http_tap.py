@@ -1,13 +1,29 @@
-"""The inspector's tap (``fasttun.http.tap``), sans I/O: whatever way the
-bytes are cut, the same exchanges are recorded; bodies are kept up to the
-limit and counted in full; memory stays bounded."""
+"""The inspector's tap (``fasttun.http.tap``, and ``tap_c``, the same module
+compiled), sans I/O: whatever way the bytes are cut, the same exchanges are
+recorded; bodies are kept up to the limit and counted in full; memory stays
+bounded."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fasttun.http.tap import BODY_LIMIT, Capture, Tap
+from fasttun.http import tap as tap_py
+from fasttun.http.tap import BODY_LIMIT, Capture
+
+try:
+    from fasttun.http import tap_c
+except ImportError:  # pragma: no cover - not built
+    tap_c = None
+
+
+@pytest.fixture(scope="module", params=["py", "c"])
+def tapmod(request):
+    """The tap's twin (tap) or the compiled module (tap_c)."""
+    if request.param == "c" and tap_c is None:
+        pytest.skip("compiled core not built")
+    return tap_py if request.param == "py" else tap_c
 
 REQUESTS = (b"GET /a HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: https\r\n\r\n"
             b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
@@ -42,9 +58,9 @@ def check(capture: Capture) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 10_000), max_size=12), st.lists(st.integers(0, 10_000), max_size=12))
-def test_any_cut_records_the_same(req_points, resp_points):
-    capture = Capture()
-    tap = Tap(capture, "t1")
+def test_any_cut_records_the_same(tapmod, req_points, resp_points):
+    capture = tapmod.Capture()
+    tap = tapmod.Tap(capture, "t1")
     for chunk in cut(REQUESTS, req_points):
         tap.request_data(memoryview(chunk))
     for chunk in cut(RESPONSES, resp_points):
@@ -52,9 +68,9 @@ def test_any_cut_records_the_same(req_points, resp_points):
     check(capture)
 
 
-def test_big_bodies_kept_up_to_the_limit_and_counted_whole():
-    capture = Capture()
-    tap = Tap(capture, "t1")
+def test_big_bodies_kept_up_to_the_limit_and_counted_whole(tapmod):
+    capture = tapmod.Capture()
+    tap = tapmod.Tap(capture, "t1")
     body = bytes(range(256)) * 1024  # 256 KiB
     tap.request_data(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
     for i in range(0, len(body), 10000):
@@ -70,31 +86,31 @@ def test_big_bodies_kept_up_to_the_limit_and_counted_whole():
     assert "base64" in d["request"]["body"]  # not UTF-8
 
 
-def test_upgrade_and_garbage_end_the_recording():
-    capture = Capture()
-    tap = Tap(capture, "ws")
+def test_upgrade_and_garbage_end_the_recording(tapmod):
+    capture = tapmod.Capture()
+    tap = tapmod.Tap(capture, "ws")
     tap.request_data(b"GET /chat HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello")
     tap.response_data(b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"
                       b"\x81\x02hi")
     tap.request_data(b"GET /not-http-any-more HTTP/1.1\r\n\r\n")
     assert [(r.target, r.status) for r in capture.records] == [(b"/chat", 101)]
-    other = Tap(capture, "bad")
+    other = tapmod.Tap(capture, "bad")
     other.request_data(b"NOT HTTP\r\n\r\n")
     other.response_data(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
     assert len(capture.records) == 1
 
 
-def test_capture_is_bounded_in_count_and_bytes():
-    capture = Capture(max_records=5, max_bytes=1 << 20)
-    tap = Tap(capture, "t")
+def test_capture_is_bounded_in_count_and_bytes(tapmod):
+    capture = tapmod.Capture(max_records=5, max_bytes=1 << 20)
+    tap = tapmod.Tap(capture, "t")
     big = b"x" * 60000
     for i in range(40):
         tap.request_data(b"POST /%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (i, len(big), big))
         tap.response_data(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(big), big))
     assert len(capture.records) == 5 and capture.bytes <= 1 << 20
     assert [r.target for r in capture.records] == [b"/%d" % i for i in range(35, 40)]
-    small = Capture(max_records=100, max_bytes=200_000)
-    tap = Tap(small, "t")
+    small = tapmod.Capture(max_records=100, max_bytes=200_000)
+    tap = tapmod.Tap(small, "t")
     for i in range(40):
         tap.request_data(b"POST /%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (i, len(big), big))
         tap.response_data(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
@@ -111,7 +127,7 @@ def _records(capture: Capture) -> list:
     return out
 
 
-def test_one_message_per_piece_records_as_byte_by_byte():
+def test_one_message_per_piece_records_as_byte_by_byte(tapmod):
     """The fast path (a piece that is exactly one message) and the general one agree."""
     reqs = [b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n",
             b"HEAD /c HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /d HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -121,8 +137,8 @@ def test_one_message_per_piece_records_as_byte_by_byte():
              b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n",
              b"HTTP/1.1 204 No Content\r\n\r\n",
              b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (BODY_LIMIT + 10) + b"z" * (BODY_LIMIT + 10)]
-    fast, slow = Capture(), Capture()
-    a, b = Tap(fast, "t"), Tap(slow, "t")
+    fast, slow = tapmod.Capture(), tapmod.Capture()
+    a, b = tapmod.Tap(fast, "t"), tapmod.Tap(slow, "t")
     for req, resp in zip(reqs, resps):
         a.request_data(memoryview(req))
         a.response_data(memoryview(resp))
