@@ -71,7 +71,7 @@ from .._core.consts import RESET_CANCEL, RESET_REFUSED
 from .._core.httpbody import BODY_LENGTH, BODY_UNTIL_CLOSE, BodyCounter, MalformedBody
 from .._core.httphead import scan_response
 from ..aio.protocol import dumps, format_address
-from ..aio.relay import WRITE_HIGH_WATER, abort_with_rst, write_payloads
+from ..aio.relay import LEND_MIN, WRITE_HIGH_WATER, abort_with_rst, write_payloads
 from ._heads import (
     HeadError,
     RequestHead,
@@ -402,22 +402,26 @@ class VisitorCore:
             self.refuse(421, f"This connection is for {self.sni}; ask for {req.host} on a new connection.",
                         req=req)
             return False
-        name = front.names.lookup(req.host, now) if req.host else None
-        if name is None:
-            front.server.refused["http_unknown_host"] += 1
-            what = f"No tunnel is registered for {req.host}." if req.host else "The request names no host."
-            self.refuse(404 if req.host else 400, what, req=req, head_only=method_head)
-            return False
-        route: HttpRoute | None = name.holder  # type: ignore[assignment]
-        if route is None or route.tunnel is None:
-            front.server.refused["http_offline"] += 1
-            self.refuse(502, f"The tunnel for {req.host} is offline: its client is not connected.", req=req,
-                        head_only=method_head)
-            return False
-        if self.route is not None and route is not self.route:
-            self.refuse(421, f"This connection is bound to another name; ask for {req.host} on a new "
-                        "connection.", req=req, route=self.route)
-            return False
+        route = self.route
+        if route is None or route.tunnel is None or route.name.holder is not route or req.host != route.name.host:
+            # (Else the name table would give this connection's route again:
+            # a bound route holds its name, and only a bound one.)
+            name = front.names.lookup(req.host, now) if req.host else None
+            if name is None:
+                front.server.refused["http_unknown_host"] += 1
+                what = f"No tunnel is registered for {req.host}." if req.host else "The request names no host."
+                self.refuse(404 if req.host else 400, what, req=req, head_only=method_head)
+                return False
+            route = name.holder
+            if route is None or route.tunnel is None:
+                front.server.refused["http_offline"] += 1
+                self.refuse(502, f"The tunnel for {req.host} is offline: its client is not connected.", req=req,
+                            head_only=method_head)
+                return False
+            if self.route is not None and route is not self.route:
+                self.refuse(421, f"This connection is bound to another name; ask for {req.host} on a new "
+                            "connection.", req=req, route=self.route)
+                return False
         if route.auth is not None:
             got = req.authorization or b""
             if not hmac.compare_digest(got, route.auth):
@@ -683,6 +687,13 @@ class VisitorCore:
         self._out = []
         transport = self.transport
         if transport is None or transport.is_closing():
+            return
+        if len(out) == 1:  # (write_payloads' rules for one payload, without its call)
+            p = out[0]
+            if type(p) is not bytes and (len(p) < LEND_MIN or (
+                    (self.session is None or self.session.stream_count > 1) and transport.get_write_buffer_size())):
+                p = bytes(p)  # small, or the socket has a backlog: a copy, not a view that pins its buffer
+            transport.write(p)
             return
         size = 0
         for piece in out:
