@@ -10,9 +10,15 @@ import pytest
 from fasttun._core import httphead
 from fasttun._core.httpbody import BODY_CHUNKED, BodyCounterC, BodyCounterPy
 from fasttun.http import _heads
+from fasttun.http import tap as tap_py
 
 from . import httpbench
 from .conftest import SIZE_IDS, SIZES, SMOKE
+
+try:  # _heads and tap compiled (augmenting .pxd), as the front and the inspector use them
+    from fasttun.http import _heads_c, tap_c
+except ImportError:  # pragma: no cover - not built
+    _heads_c = tap_c = None
 
 COUNTERS = {"c": BodyCounterC, "py": BodyCounterPy}
 
@@ -45,15 +51,22 @@ def test_chunked_scan(benchmark, impl, size):
     assert benchmark(run) == len(body)
 
 
-@pytest.mark.parametrize("path", ["fast", "h11"])
+def _heads_module(path: str):
+    """compiled: _heads_c (what the front uses); fast: _heads, the compiled
+    scanner under the module's Python; h11: _heads with h11 only."""
+    if path != "h11" and not httphead.FAST_PATH or path == "compiled" and _heads_c is None:
+        pytest.skip("compiled core not built")
+    return _heads_c if path == "compiled" else _heads
+
+
+@pytest.mark.parametrize("path", ["compiled", "fast", "h11"])
 def test_request_head(benchmark, path, monkeypatch):
     """Parse a browser's request head and build the head the local service gets."""
-    if path == "fast" and not httphead.FAST_PATH:
-        pytest.skip("compiled core not built")
+    heads = _heads_module(path)
     if path == "h11":
         monkeypatch.setattr(_heads, "scan_request", httphead.scan_request_py)
     benchmark.group = "request head"
-    read, forward = _heads.read_request, _heads.forward_head
+    read, forward = heads.read_request, heads.forward_head
 
     def run():
         return forward(read(REQUEST), client_ip="203.0.113.7", proto="https")
@@ -61,20 +74,42 @@ def test_request_head(benchmark, path, monkeypatch):
     assert benchmark(run).startswith(b"GET /api/items?page=2 HTTP/1.1\r\n")
 
 
-@pytest.mark.parametrize("path", ["fast", "h11"])
+@pytest.mark.parametrize("path", ["compiled", "fast", "h11"])
 def test_response_head(benchmark, path, monkeypatch):
     """Parse nginx's response head and find its body's framing."""
-    if path == "fast" and not httphead.FAST_PATH:
-        pytest.skip("compiled core not built")
+    heads = _heads_module(path)
     if path == "h11":
         monkeypatch.setattr(_heads, "scan_response", httphead.scan_response_py)
     benchmark.group = "response head"
-    read, framing = _heads.read_response, _heads.response_framing
+    read, framing = heads.read_response, heads.response_framing
 
     def run():
         return framing(b"GET", read(RESPONSE))
 
     assert benchmark(run) == (1, 1234)
+
+
+@pytest.mark.parametrize("impl", ["c", "py"])
+def test_tap_exchange(benchmark, impl):
+    """The inspector's tap records one keep-alive exchange: the forwarded
+    request, then nginx's answer with a small body, each one piece."""
+    tap = tap_c if impl == "c" else tap_py
+    if tap is None:
+        pytest.skip("compiled core not built")
+    benchmark.group = "tap exchange"
+    request = memoryview(REQUEST[:-2] + b"X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n"
+                         b"X-Forwarded-Host: myapp.example.com\r\n"
+                         b"Forwarded: for=203.0.113.7;host=myapp.example.com;proto=https\r\n\r\n")
+    response = memoryview(RESPONSE + b"x" * 1234)
+    capture = tap.Capture()
+    t = tap.Tap(capture, "myapp")
+
+    def run():
+        t.request_data(request)
+        t.response_data(response)
+
+    benchmark(run)
+    assert capture.records[-1].status == 200 and capture.records[-1].response_size == 1234
 
 
 def test_http_port_vs_tcp_tunnel(benchmark, capsys):
