@@ -37,7 +37,7 @@ from .._core.httphead import head_end, scan_request, scan_response
 from ._errors import HeadError
 
 __all__ = ["HeadError", "RequestHead", "ResponseHead", "find_head_end", "read_request", "read_response",
-           "response_framing", "forward_head", "forward_drop", "head_end_from", "is_token", "split_host",
+           "response_framing", "forward_head", "forward", "forward_drop", "head_end_from", "is_token", "split_host",
            "MAX_BODY_LENGTH", "DEFAULT_DROP"]
 
 try:  # the reader functions of h11's Connection (see the module docstring)
@@ -382,6 +382,12 @@ def forward_head(req: RequestHead, *, client_ip: str, proto: str, host_header: b
     """
     if drop is None:
         drop = forward_drop(set_headers=set_headers, drop_authorization=drop_authorization)
+    return forward(req, client_ip, proto, host_header, set_headers, drop, cache)
+
+
+def forward(req: RequestHead, client_ip: str, proto: str, host_header: bytes | None, set_headers: tuple,
+            drop: tuple, cache: list | None) -> bytes:
+    """``forward_head`` with every argument given, by position (the visitor's per-request call)."""
     if req.kept is not None:  # read by the fast path
         if drop == DEFAULT_DROP and host_header is None:
             kept, xff, fwd = req.kept, req.xff, req.fwd

@@ -48,3 +48,6 @@ cpdef ResponseHead _response_from_fast(tuple fields)
 cpdef RequestHead read_request(object head)
 @cython.locals(fields=tuple)
 cpdef ResponseHead read_response(object head)
+@cython.locals(kept=object, xff=object, fwd=object)
+cpdef bytes forward(RequestHead req, str client_ip, str proto, object host_header, tuple set_headers, tuple drop,
+                    list cache)

@@ -29,8 +29,8 @@ from ..config import ServerConfig
 from ..exceptions import ConfigError
 from . import visitor_py
 from ._accesslog import AccessLog
-from ._heads import forward_drop, is_token
-from ._names import Name, NameRefused, Names
+from ._heads import is_token
+from ._names import NameRefused, Names
 from ._ratelimit import RateLimiter
 from .visitor_py import DURATION_BUCKETS, MAX_HEAD, MAX_PIPELINE, RECORDS_MESSAGE_MAX, SCRATCH_SIZE, record_messages
 
@@ -62,25 +62,9 @@ if visitor_c is not None:  # pragma: no branch
         __slots__ = ()
 
 VisitorProtocol = VisitorProtocolC or VisitorProtocolPy
-_FrontCore: Any = visitor_c.FrontCore if visitor_c is not None else visitor_py.FrontCore
-
-
-class HttpRoute:
-    """An HTTP tunnel as the front knows it: its name and options."""
-
-    __slots__ = ("tunnel", "name", "auth", "host_header", "set_headers", "limiter", "log", "urls", "drop")
-
-    def __init__(self, tunnel: Tunnel, name: Name, *, auth: bytes | None, host_header: bytes | None,
-                 set_headers: tuple, limiter: RateLimiter | None, log_requests: bool, urls: list[str]) -> None:
-        self.tunnel: Tunnel | None = tunnel  # None once unbound
-        self.name = name
-        self.auth = auth  # the expected Authorization value (Basic ...), or None
-        self.host_header = host_header
-        self.set_headers = set_headers  # ((name, value), ...) as bytes; an empty value removes
-        self.limiter = limiter
-        self.log = log_requests  # send a `request` message per exchange to the client
-        self.urls = urls
-        self.drop = forward_drop(set_headers=set_headers, drop_authorization=auth is not None)
+_visitor: Any = visitor_c if visitor_c is not None else visitor_py
+_FrontCore: Any = _visitor.FrontCore
+HttpRoute: Any = _visitor.HttpRoute  # an HTTP tunnel as the front knows it: its name and options
 
 
 class HttpFront(_FrontCore):

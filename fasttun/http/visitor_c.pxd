@@ -7,6 +7,21 @@
 
 cimport cython
 
+from fasttun.http._heads_c cimport RequestHead as CRequestHead  # (as: the .py imports the name too)
+
+
+@cython.final
+cdef class HttpRoute:
+    cdef public object tunnel         # Tunnel, None once unbound
+    cdef public object name           # Name
+    cdef public object auth           # the expected Authorization value, or None
+    cdef public object host_header    # bytes, or None
+    cdef public tuple set_headers     # ((name, value), ...)
+    cdef public object limiter        # RateLimiter, or None
+    cdef public bint log              # send a record per exchange to the client
+    cdef public list urls
+    cdef public tuple drop            # forward_drop() of the options
+
 
 @cython.final
 @cython.freelist(64)
@@ -23,6 +38,10 @@ cdef class Exchange:
     cdef public bint keep_alive
     cdef public bint upgrade
     cdef public bint answered       # the response head came
+
+
+@cython.locals(ex=Exchange)
+cdef Exchange new_exchange(CRequestHead req, route, double now)
 
 
 cdef class FrontCore:
@@ -80,7 +99,7 @@ cdef class VisitorCore:
     cdef _flush_raw(self)
     @cython.locals(sent=Py_ssize_t)
     cdef bint _send(self, data) except -1
-    @cython.locals(now=double, ex=Exchange)
+    @cython.locals(now=double, ex=Exchange, req=CRequestHead, route=HttpRoute)
     cdef bint handle_head(self, bytes head) except -1
     @cython.locals(ex=Exchange)
     cdef _request_sent(self)

@@ -76,7 +76,8 @@ from ._heads import (
     HeadError,
     RequestHead,
     find_head_end,
-    forward_head,
+    forward,
+    forward_drop,
     head_end_from,
     read_request,
     read_response,
@@ -87,7 +88,7 @@ if not NO_EXTENSIONS:  # pragma: no branch - the compiled head reader, when buil
     try:
         from ._heads_c import (  # type: ignore[no-redef]
             find_head_end,
-            forward_head,
+            forward,
             head_end_from,
             read_request,
             read_response,
@@ -102,10 +103,9 @@ if TYPE_CHECKING:
 
     from ..aio.protocol import Traffic
     from ..aio.server import ClientSession, Tunnel
-    from .front import HttpRoute
 
-__all__ = ["VisitorCore", "FrontCore", "Exchange", "record_messages", "MAX_HEAD", "MAX_PIPELINE", "SCRATCH_SIZE",
-           "RECORDS_MESSAGE_MAX", "LINGER", "DURATION_BUCKETS"]
+__all__ = ["VisitorCore", "FrontCore", "Exchange", "HttpRoute", "new_exchange", "record_messages", "MAX_HEAD",
+           "MAX_PIPELINE", "SCRATCH_SIZE", "RECORDS_MESSAGE_MAX", "LINGER", "DURATION_BUCKETS"]
 
 log = logging.getLogger("fasttun")
 
@@ -129,25 +129,46 @@ S_HEAD, S_BODY, S_RAW, S_DONE = range(4)
 
 
 
+class HttpRoute:
+    """An HTTP tunnel as the front knows it: its name and options."""
+
+    __slots__ = ("tunnel", "name", "auth", "host_header", "set_headers", "limiter", "log", "urls", "drop")
+
+    def __init__(self, tunnel: Tunnel, name: Any, *, auth: bytes | None, host_header: bytes | None,
+                 set_headers: tuple, limiter: Any, log_requests: bool, urls: list[str]) -> None:
+        self.tunnel: Tunnel | None = tunnel  # None once unbound
+        self.name = name
+        self.auth = auth  # the expected Authorization value (Basic ...), or None
+        self.host_header = host_header
+        self.set_headers = set_headers  # ((name, value), ...) as bytes; an empty value removes
+        self.limiter = limiter
+        self.log = log_requests  # send a `request` message per exchange to the client
+        self.urls = urls
+        self.drop = forward_drop(set_headers=set_headers, drop_authorization=auth is not None)
+
+
 class Exchange:
-    """One request and its answer, for the logs."""
+    """One request and its answer, for the logs (made by ``new_exchange``)."""
 
     __slots__ = ("method", "path", "host", "route", "started", "sent_at", "bytes_in", "bytes_out", "status",
                  "keep_alive", "upgrade", "answered")
 
-    def __init__(self, req: RequestHead, route: HttpRoute | None, now: float) -> None:
-        self.method = req.method
-        self.path = req.target
-        self.host = req.host
-        self.route = route
-        self.started = now
-        self.sent_at = now
-        self.bytes_in = req.size
-        self.bytes_out = 0
-        self.status = 0
-        self.keep_alive = req.keep_alive
-        self.upgrade = req.upgrade
-        self.answered = False  # the response head came
+
+def new_exchange(req: RequestHead, route: HttpRoute | None, now: float) -> Exchange:
+    ex = Exchange.__new__(Exchange)
+    ex.method = req.method
+    ex.path = req.target
+    ex.host = req.host
+    ex.route = route
+    ex.started = now
+    ex.sent_at = now
+    ex.bytes_in = req.size
+    ex.bytes_out = 0
+    ex.status = 0
+    ex.keep_alive = req.keep_alive
+    ex.upgrade = req.upgrade
+    ex.answered = False  # the response head came
+    return ex
 
 
 class VisitorCore:
@@ -454,9 +475,8 @@ class VisitorCore:
             self.session = owner.session
             self.route = route
             self.traffic = tunnel.traffic
-        out = forward_head(req, client_ip=self.peer_ip, proto=self.scheme, host_header=route.host_header,
-                           set_headers=route.set_headers, drop=route.drop, cache=self._tail)
-        ex = Exchange(req, route, now)
+        out = forward(req, self.peer_ip, self.scheme, route.host_header, route.set_headers, route.drop, self._tail)
+        ex = new_exchange(req, route, now)
         self.exchanges.append(ex)
         self.body.start(req.body_mode, req.body_length)
         self.rstate = R_BODY
@@ -518,7 +538,7 @@ class VisitorCore:
         self.rstate = R_DONE
         self.inbuf.clear()
         if req is not None:
-            ex = Exchange(req, route, _now())
+            ex = new_exchange(req, route, _now())
             ex.status = status
             ex.bytes_out = len(body)
             self._log(ex, status)
