@@ -1,5 +1,6 @@
 """HTTP mode end to end: a server with an HTTP port, clients with HTTP tunnels,
-real local services and real visitors over 127.0.0.1 (docs/spec.md §9)."""
+real local services and real visitors over 127.0.0.1 (docs/spec.md §9).
+Every test runs on the compiled visitor and core and on their twins (``impl``)."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ async def test_requests_reach_the_tunnel_their_host_names(impl, loop_kind):
         s.close()
 
 
-async def test_another_tunnels_name_on_the_same_connection_gets_421():
+async def test_another_tunnels_name_on_the_same_connection_gets_421(impl):
     svc = H11Service(echo_handler)
     port = await svc.start()
     async with http_server() as server:
@@ -75,7 +76,7 @@ async def test_another_tunnels_name_on_the_same_connection_gets_421():
     svc.close()
 
 
-async def test_forwarded_headers(loop_kind):
+async def test_forwarded_headers(impl, loop_kind):
     svc = H11Service(echo_handler)
     port = await svc.start()
     async with http_server() as server:
@@ -97,7 +98,7 @@ async def test_forwarded_headers(loop_kind):
     svc.close()
 
 
-async def test_tunnel_header_options():
+async def test_tunnel_header_options(impl):
     svc = H11Service(echo_handler)
     port = await svc.start()
     async with http_server() as server:
@@ -115,7 +116,7 @@ async def test_tunnel_header_options():
     svc.close()
 
 
-async def test_basic_auth():
+async def test_basic_auth(impl):
     svc = H11Service(echo_handler)
     port = await svc.start()
     async with http_server() as server:
@@ -140,7 +141,7 @@ async def test_basic_auth():
     svc.close()
 
 
-async def test_rate_limit_per_visitor():
+async def test_rate_limit_per_visitor(impl):
     svc = H11Service(echo_handler)
     port = await svc.start()
     async with http_server() as server:
@@ -162,7 +163,7 @@ async def test_rate_limit_per_visitor():
     svc.close()
 
 
-async def test_pipelined_requests_and_http10():
+async def test_pipelined_requests_and_http10(impl):
     svc = H11Service(echo_handler)
     port = await svc.start()
     async with http_server() as server:
@@ -183,7 +184,7 @@ async def test_pipelined_requests_and_http10():
     svc.close()
 
 
-async def test_http10_local_service():
+async def test_http10_local_service(impl):
     """An HTTP/1.0 service (Python's http.server style): the answer ends at close."""
 
     async def handle(r, w):
@@ -232,7 +233,7 @@ async def test_chunked_bodies_both_ways(impl, loop_kind):
     svc.close()
 
 
-async def test_streamed_response_and_server_sent_events_arrive_as_written(loop_kind):
+async def test_streamed_response_and_server_sent_events_arrive_as_written(impl, loop_kind):
     written: list[float] = []
 
     async def handler(req):
@@ -265,7 +266,7 @@ async def test_streamed_response_and_server_sent_events_arrive_as_written(loop_k
     svc.close()
 
 
-async def test_expect_100_continue():
+async def test_expect_100_continue(impl):
     async def handle(r, w):
         head = await r.readuntil(b"\r\n\r\n")
         assert b"Expect: 100-continue" in head
@@ -291,7 +292,7 @@ async def test_expect_100_continue():
     srv.close()
 
 
-async def test_websocket_passes_through(loop_kind):
+async def test_websocket_passes_through(impl, loop_kind):
     websockets = pytest.importorskip("websockets")
     from websockets.asyncio.client import connect
     from websockets.asyncio.server import serve
@@ -317,7 +318,7 @@ async def test_websocket_passes_through(loop_kind):
     assert websockets
 
 
-async def test_other_upgrade_passes_raw_bytes():
+async def test_other_upgrade_passes_raw_bytes(impl):
     async def handle(r, w):
         head = await r.readuntil(b"\r\n\r\n")
         assert b"Upgrade: x-raw" in head
@@ -343,7 +344,7 @@ async def test_other_upgrade_passes_raw_bytes():
     srv.close()
 
 
-async def test_upgrade_declined_goes_on_as_http():
+async def test_upgrade_declined_goes_on_as_http(impl):
     svc = H11Service(echo_handler)  # answers 200 to everything: the upgrade is declined
     port = await svc.start()
     async with http_server() as server:

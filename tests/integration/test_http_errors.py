@@ -1,5 +1,7 @@
 """HTTP mode: fasttun's own answers, hostile visitors, names across reconnects,
-backpressure and big transfers."""
+backpressure and big transfers.  The tests run on the compiled visitor and
+core and on their twins (``impl``), but for the backpressure and 1 GiB ones
+(the compiled path: the data path's figures are theirs)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def assert_page(answer: bytes, status: int, *words: bytes) -> None:
     assert b"127.0.0.1" not in body and b"Traceback" not in body and b"localhost" not in body
 
 
-async def test_pages_404_400_405_431():
+async def test_pages_404_400_405_431(impl):
     async with http_server() as server:
         port = server.http_port
         assert_page(await raw_exchange(port, f"GET / HTTP/1.1\r\nHost: nobody.{DOMAIN}\r\n\r\n".encode()), 404,
@@ -42,7 +44,7 @@ async def test_pages_404_400_405_431():
         assert status_of(answer) == 404 and answer.endswith(b"\r\n\r\n")
 
 
-async def test_502_when_the_local_service_refuses_and_when_the_client_is_offline():
+async def test_502_when_the_local_service_refuses_and_when_the_client_is_offline(impl):
     async with http_server(http_reserve=30) as server:
         client = client_for(server, reconnect=False)
         await client.connect()
@@ -56,7 +58,7 @@ async def test_502_when_the_local_service_refuses_and_when_the_client_is_offline
         await client.close()
 
 
-async def test_504_when_the_local_service_does_not_answer():
+async def test_504_when_the_local_service_does_not_answer(impl):
     stalled: list = []
 
     async def handle(r, w):
@@ -86,7 +88,7 @@ async def test_504_when_the_local_service_does_not_answer():
     (b"GET / HTTP/1.1\r\nHost: h\r\n Folded: x\r\n\r\n", 400),
     (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(256)) + b"\r\n\r\n", 400),  # TLS to plain HTTP
 ])
-async def test_hostile_requests_get_their_error_and_cost_others_nothing(attack, status):
+async def test_hostile_requests_get_their_error_and_cost_others_nothing(impl, attack, status):
     svc = H11Service(echo_handler)
     port = await svc.start()
     async with http_server() as server:
@@ -103,7 +105,7 @@ async def test_hostile_requests_get_their_error_and_cost_others_nothing(attack, 
     svc.close()
 
 
-async def test_slowloris_is_cut_off_while_others_are_served(loop_kind):
+async def test_slowloris_is_cut_off_while_others_are_served(impl, loop_kind):
     svc = H11Service(echo_handler)
     port = await svc.start()
     async with http_server(http_timeout=0.6) as server:
@@ -153,14 +155,14 @@ async def _read_until_closed(r: asyncio.StreamReader) -> bytes:
     return bytes(data)
 
 
-async def test_idle_keep_alive_connection_closes_after_the_timeout():
+async def test_idle_keep_alive_connection_closes_after_the_timeout(impl):
     async with http_server(http_timeout=0.3) as server:
         r, w = await asyncio.open_connection("127.0.0.1", server.http_port)
         assert await asyncio.wait_for(r.read(), 3) == b""  # closed without a word
         w.close()
 
 
-async def test_names_held_refused_and_given_back_on_reconnect():
+async def test_names_held_refused_and_given_back_on_reconnect(impl):
     svc = H11Service(echo_handler)
     port = await svc.start()
     async with http_server(http_reserve=30) as server:
@@ -193,7 +195,7 @@ async def test_names_held_refused_and_given_back_on_reconnect():
     svc.close()
 
 
-async def test_unbind_and_a_clean_exit_free_the_name_at_once():
+async def test_unbind_and_a_clean_exit_free_the_name_at_once(impl):
     async with http_server(http_reserve=30) as server:
         async with client_for(server) as a, client_for(server) as b:
             t = await a.expose(1, http=True, subdomain="free")
@@ -206,14 +208,14 @@ async def test_unbind_and_a_clean_exit_free_the_name_at_once():
             assert (await c.expose(1, http=True, subdomain="free")).name == f"free.{DOMAIN}"
 
 
-async def test_http_bind_on_a_server_without_http_port():
+async def test_http_bind_on_a_server_without_http_port(impl):
     async with fasttun.Server(listen_host="127.0.0.1", listen_port=0, ports=(20000, 20001), token="t") as server:
         async with fasttun.Client(f"127.0.0.1:{server.address[1]}", token="t") as client:
             with pytest.raises(TunnelError, match="no HTTP port"):
                 await client.expose(3000, http=True)
 
 
-async def test_hostname_tunnels_and_servers_without_domain():
+async def test_hostname_tunnels_and_servers_without_domain(impl):
     svc = H11Service(echo_handler)
     port = await svc.start()
     async with http_server(domain="") as server:
