@@ -583,21 +583,32 @@ class RequestLog:
         self._stamp = ""
 
     def __call__(self, tunnel: Tunnel, msg: dict) -> None:
+        self.records({0: tunnel}, [(0, msg["method"], msg["path"], msg["status"], msg["bytes"], msg["duration"])])
+
+    def records(self, tunnels: dict, records: list) -> None:
+        """The lines of a whole ``requests`` message (docs/spec.md §9.2) at once:
+        *records* are its ``[tunnel id, method, path, status, bytes, duration,
+        ...]`` and *tunnels* the client's tunnels by id.  ``TunnelClient``
+        calls this rather than the callback when the callback has it: no dict
+        per request."""
         second = int(time.time())
         if second != self._second:  # one strftime a second, not one a request
             self._second = second
             self._stamp = time.strftime("%H:%M:%S", time.localtime(second))
-        size = msg["bytes"]
-        path = msg["path"]
-        if len(path) > 200:
-            path = path[:197] + "..."
-        if self.several:
-            path = f"{tunnel.name}  {msg['method']} {path}"
-        else:
-            path = f"{msg['method']} {path}"
-        self._lines.append(f"{self._stamp}  {path}  {msg['status']}  "
-                           f"{f'{size} B' if size < 1024 else format_size(size)}  {msg['duration'] * 1000:.1f} ms\n")
-        if self._flush is None:
+        stamp = self._stamp
+        several = self.several
+        lines = self._lines
+        for r in records:
+            tunnel = tunnels.get(r[0])
+            if tunnel is None:
+                continue
+            path = r[2]
+            if len(path) > 200:
+                path = path[:197] + "..."
+            size = r[4]
+            lines.append(f"{f'{stamp}  {tunnel.name}' if several else stamp}  {r[1]} {path}  {r[3]}  "
+                         f"{f'{size} B' if size < 1024 else format_size(size)}  {r[5] * 1000:.1f} ms\n")
+        if self._flush is None and lines:
             self._flush = self.loop.call_later(0.1, self.flush)
 
     def flush(self) -> None:

@@ -202,7 +202,11 @@ class ServerSession(SessionProtocol):
             if on_request is None or not isinstance(records, list):
                 return
             by_id = self.by_id
+            batch = getattr(on_request, "records", None)  # a callback that takes a message at once (the console's)
             try:
+                if batch is not None:
+                    batch(by_id, records)
+                    return
                 for r in records:
                     # [tunnel, method, path, status, bytes, duration, client] (docs/spec.md §9.2)
                     tunnel = by_id.get(r[0])
