@@ -583,9 +583,10 @@ class RequestLog:
         self._stamp = ""
 
     def __call__(self, tunnel: Tunnel, msg: dict) -> None:
-        self.records({0: tunnel}, [(0, msg["method"], msg["path"], msg["status"], msg["bytes"], msg["duration"])])
+        self.requests_message({0: tunnel}, [(0, msg["method"], msg["path"], msg["status"], msg["bytes"],
+                                             msg["duration"])])
 
-    def records(self, tunnels: dict, records: list) -> None:
+    def requests_message(self, tunnels: dict, records: list) -> None:
         """The lines of a whole ``requests`` message (docs/spec.md §9.2) at once:
         *records* are its ``[tunnel id, method, path, status, bytes, duration,
         ...]`` and *tunnels* the client's tunnels by id.  ``TunnelClient``

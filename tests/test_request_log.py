@@ -1,5 +1,5 @@
 """The console's request lines (``cli.RequestLog``): one line per request,
-the same whether a ``requests`` message comes whole (``records``) or one
+the same whether a ``requests`` message comes whole (``requests_message``) or one
 request at a time (the ``on_request`` callback)."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ TUNNELS = {1: _Tunnel("app"), 2: _Tunnel("api")}
 def test_lines_whole_message_and_one_at_a_time_agree():
     for several in (False, True):
         whole, out_whole, loop1 = _log(several)
-        whole.records(TUNNELS, RECORDS)
+        whole.requests_message(TUNNELS, RECORDS)
         whole.flush()
         single, out_single, loop2 = _log(several)
         for r in RECORDS:

@@ -202,7 +202,9 @@ class ServerSession(SessionProtocol):
             if on_request is None or not isinstance(records, list):
                 return
             by_id = self.by_id
-            batch = getattr(on_request, "records", None)  # a callback that takes a message at once (the console's)
+            # A callback with a `requests_message` method takes each message
+            # whole (the console's RequestLog): no dict per request.
+            batch = getattr(on_request, "requests_message", None)
             try:
                 if batch is not None:
                     batch(by_id, records)

@@ -7,5 +7,6 @@ from .visitor_py import RECORDS_MESSAGE_MAX as RECORDS_MESSAGE_MAX
 from .visitor_py import SCRATCH_SIZE as SCRATCH_SIZE
 from .visitor_py import Exchange as Exchange
 from .visitor_py import FrontCore as FrontCore
+from .visitor_py import HttpRoute as HttpRoute
 from .visitor_py import VisitorCore as VisitorCore
 from .visitor_py import record_messages as record_messages

@@ -83,6 +83,7 @@ from ._heads import (
     read_response,
     response_framing,
 )
+from ._pages import page
 
 if not NO_EXTENSIONS:  # pragma: no branch - the compiled head reader, when built
     try:
@@ -96,7 +97,6 @@ if not NO_EXTENSIONS:  # pragma: no branch - the compiled head reader, when buil
         )
     except ImportError:  # pragma: no cover - not built
         pass
-from ._pages import page
 
 if TYPE_CHECKING:
     import asyncio
@@ -126,7 +126,6 @@ R_HEAD, R_BODY, R_UPGRADE, R_RAW, R_DONE, R_HOLD = range(6)  # R_HOLD: the conne
 # coarse for the duration of a request).
 _now = time.monotonic
 S_HEAD, S_BODY, S_RAW, S_DONE = range(4)
-
 
 
 class HttpRoute:
