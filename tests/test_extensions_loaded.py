@@ -49,9 +49,10 @@ def test_compiled_core_loaded():
 
 
 def test_no_extensions_env_selects_twins():
-    code = ("import fasttun; from fasttun._core import frames, httpbody, httphead; from fasttun.http import front; "
+    code = ("import fasttun; from fasttun._core import frames, httpbody, httphead; "
+            "from fasttun.http import front, heads; "
             "print(fasttun.IMPLEMENTATION, frames.FrameDecoderC, httpbody.BodyCounterC, httphead.FAST_PATH, "
-            "front.VisitorProtocolC, front.VisitorProtocol.__name__)")
+            "front.VisitorProtocolC, front.VisitorProtocol.__name__, heads.heads_c)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "FASTTUN_NO_EXTENSIONS": "1"}).stdout.split()
-    assert out == ["py", "None", "None", "False", "None", "VisitorProtocolPy"]
+    assert out == ["py", "None", "None", "False", "None", "VisitorProtocolPy", "None"]

@@ -3,7 +3,7 @@
 
 A ``Tap`` follows one connection of an HTTP tunnel: ``request_data`` gets the
 bytes going to the local service, ``response_data`` the bytes coming back.
-It finds each head, parses it (``_heads``: the compiled fast path, else h11),
+It finds each head, parses it (``heads``: the compiled fast path, else h11),
 follows each body's framing with the compiled ``BodyCounter``, and keeps the
 head and the first ``BODY_LIMIT`` bytes of each body.  A finished exchange
 becomes an ``Exchange`` in the ``Capture``: a ring of the last ``max_records``
@@ -25,10 +25,9 @@ import time
 from collections import deque
 from typing import Any
 
-from .._core._select import NO_EXTENSIONS
 from .._core.httpbody import BODY_NONE, BODY_UNTIL_CLOSE, BodyCounter, MalformedBody
 from .._core.httphead import scan_request, scan_response
-from ._heads import (
+from .heads import (
     DEFAULT_DROP,
     HeadError,
     find_head_end,
@@ -37,18 +36,6 @@ from ._heads import (
     read_response,
     response_framing,
 )
-
-if not NO_EXTENSIONS:  # pragma: no branch - the compiled head reader, when built
-    try:
-        from ._heads_c import (  # type: ignore[no-redef]
-            find_head_end,
-            head_end_from,
-            read_request,
-            read_response,
-            response_framing,
-        )
-    except ImportError:  # pragma: no cover - not built
-        pass
 
 __all__ = ["Tap", "Capture", "Exchange", "BODY_LIMIT", "split_head"]
 

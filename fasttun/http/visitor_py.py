@@ -66,13 +66,13 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from .._core._select import NO_EXTENSIONS
 from .._core.consts import RESET_CANCEL, RESET_REFUSED
 from .._core.httpbody import BODY_LENGTH, BODY_UNTIL_CLOSE, BodyCounter, MalformedBody
 from .._core.httphead import scan_response
 from ..aio.protocol import dumps, format_address
 from ..aio.relay import LEND_MIN, WRITE_HIGH_WATER, abort_with_rst, write_payloads
-from ._heads import (
+from ._pages import page
+from .heads import (
     HeadError,
     RequestHead,
     find_head_end,
@@ -83,20 +83,6 @@ from ._heads import (
     read_response,
     response_framing,
 )
-from ._pages import page
-
-if not NO_EXTENSIONS:  # pragma: no branch - the compiled head reader, when built
-    try:
-        from ._heads_c import (  # type: ignore[no-redef]
-            find_head_end,
-            forward,
-            head_end_from,
-            read_request,
-            read_response,
-            response_framing,
-        )
-    except ImportError:  # pragma: no cover - not built
-        pass
 
 if TYPE_CHECKING:
     import asyncio
