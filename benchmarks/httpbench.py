@@ -13,6 +13,10 @@ tunnel (a name on the HTTP port).  Then, interleaved (TCP, HTTP, TCP, ...):
            one request: growth of both tunnel processes' RSS, KiB per
            connection.
 
+``--cpus-tunnel``, ``--cpus-service`` and ``--cpus-load`` pin the roles with
+``taskset``, as ``tunnelbench.py`` does (e.g. both tunnel processes on CPU
+1, nginx and wrk on CPU 0: the tunnel's CPU is then what limits the rate).
+
 The local service is either this script (``--service python``: uvloop,
 a minimal HTTP/1.1 keep-alive server, as fast as Python gets) or nginx
 (``--service nginx``: a C server, so that the tunnel is what limits the rate).
@@ -43,6 +47,18 @@ import time
 from .e2e import HERE, Procs, _read_line, _rss_kib, cpu_times, free_port
 
 GiB = 1 << 30
+# taskset CPU lists per role ("tunnel", "service", "load"), set by run(); None: not pinned
+PIN: dict = {"tunnel": None, "service": None, "load": None}
+
+
+def _pinned(role: str, argv: list[str]) -> list[str]:
+    cpus = PIN.get(role)
+    if not cpus:
+        return argv
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        raise RuntimeError("taskset is required for --cpus-* (util-linux)")
+    return [taskset, "-c", cpus, *argv]
 HELLO = b"hello world\n"
 BLOCK = memoryview(b"\x5a" * (1 << 20))
 
@@ -138,7 +154,7 @@ def setup(service: str, tls: bool, client_args: tuple = ()):  # type: ignore[no-
     tmp = tempfile.mkdtemp(prefix="fasttun-httpbench-")
     os.chmod(tmp, 0o755)
     try:
-        py = procs.start([sys.executable, "-m", "benchmarks.httpbench", "service"])
+        py = procs.start(_pinned("service", [sys.executable, "-m", "benchmarks.httpbench", "service"]))
         py_port = int(_read_line(py, r"PORT (\d+)").group(1))
         routes = {"app": py_port}
         if service == "nginx":
@@ -146,17 +162,17 @@ def setup(service: str, tls: bool, client_args: tuple = ()):  # type: ignore[no-
             conf = os.path.join(tmp, "nginx.conf")
             with open(conf, "w") as f:
                 f.write(NGINX_CONF.format(tmp=tmp, port=ng_port))
-            procs.start([shutil.which("nginx") or "/usr/sbin/nginx", "-c", conf, "-p", tmp])
+            procs.start(_pinned("service", [shutil.which("nginx") or "/usr/sbin/nginx", "-c", conf, "-p", tmp]))
             _wait_port(ng_port)
             routes["fast"] = ng_port
         ctrl, http = free_port(), free_port()
         publics = {name: free_port() for name in routes}
         low, high = min(publics.values()), max(publics.values())
         no_tls = [] if tls else ["--no-tls"]
-        srv = procs.start([sys.executable, "-m", "fasttun", "serve", "--listen", f"127.0.0.1:{ctrl}",
-                           "--public-host", "127.0.0.1", "--ports", f"{low}-{high}", "--token", "bench",
-                           "--http-port", str(http), "--domain", "bench.test", "-q",
-                           "--state-dir", tmp, *no_tls])
+        srv = procs.start(_pinned("tunnel", [sys.executable, "-m", "fasttun", "serve", "--listen", f"127.0.0.1:{ctrl}",
+                                             "--public-host", "127.0.0.1", "--ports", f"{low}-{high}", "--token",
+                                             "bench", "--http-port", str(http), "--domain", "bench.test", "-q",
+                                             "--state-dir", tmp, *no_tls]))
         _read_line(srv, "listening")
         fp = ["--fingerprint", _fingerprint(tmp)] if tls else []
         console = os.path.join(tmp, "console.log")
@@ -164,8 +180,9 @@ def setup(service: str, tls: bool, client_args: tuple = ()):  # type: ignore[no-
         for name, port in routes.items():
             rs += ["-r", f"{port}-{publics[name]}", "-r", f"{port}-http:{name}"]
         with open(console, "w") as out:
-            cli = subprocess.Popen([sys.executable, "-m", "fasttun", "expose", "--server", f"127.0.0.1:{ctrl}",
-                                    "--token", "bench", *rs, *no_tls, *fp, *client_args], stdout=out,
+            cli = subprocess.Popen(_pinned("tunnel", [sys.executable, "-m", "fasttun", "expose", "--server",
+                                                      f"127.0.0.1:{ctrl}", "--token", "bench", *rs, *no_tls, *fp,
+                                                      *client_args]), stdout=out,
                                    stderr=subprocess.STDOUT,
                                    env={**os.environ, "PYTHONPATH": HERE})
         procs.procs.append(cli)
@@ -213,8 +230,9 @@ def rps(port: int, host: str, seconds: float, pids: list[int]) -> dict:
     if wrk is None:
         raise RuntimeError("wrk is required (apt-get install wrk)")
     split0 = [cpu_times(pid) for pid in pids]
-    out = subprocess.run([wrk, "-t2", "-c50", f"-d{seconds:g}s", "--latency", "-H", f"Host: {host}",
-                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=seconds + 30).stdout
+    out = subprocess.run(_pinned("load", [wrk, "-t2", "-c50", f"-d{seconds:g}s", "--latency", "-H", f"Host: {host}",
+                                          f"http://127.0.0.1:{port}/"]),
+                         capture_output=True, text=True, timeout=seconds + 30).stdout
     split = [(u1 - u0, s1 - s0) for (u0, s0), (u1, s1) in zip(split0, (cpu_times(pid) for pid in pids))]
     cpu = sum(u + k for u, k in split)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -302,6 +320,7 @@ def memory(port: int, host: str, count: int, pids: list[int]) -> dict:
 # -- the run ---------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> dict:
     results: dict = {"args": vars(args), "rps": {"tcp": [], "http": []}, "bulk": {}, "memory": None}
+    PIN.update(tunnel=args.cpus_tunnel, service=args.cpus_service, load=args.cpus_load)
     with setup(args.service, args.tls, tuple(args.client_args.split())) as t:
         pids, host = t["pids"], t["host"]
         if "rps" in args.tests:
@@ -370,6 +389,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--tests", default="rps,bulk,memory")
     p.add_argument("--out", help="write NAME.json and NAME.txt")
     p.add_argument("--client-args", default="", help='more arguments for fasttun expose, e.g. "--inspect off"')
+    p.add_argument("--cpus-tunnel", help="taskset CPU list for both tunnel processes, e.g. 1")
+    p.add_argument("--cpus-service", help="taskset CPU list for nginx and the Python service, e.g. 0")
+    p.add_argument("--cpus-load", help="taskset CPU list for wrk (rps only), e.g. 0")
     return p.parse_args(argv)
 
 
