@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from .._core import Session
 from .._core.consts import (
@@ -125,6 +125,7 @@ class SessionProtocol(asyncio.BufferedProtocol):
         self.close_reason = ""
         self.started = time.monotonic()
         self._flush_handle: asyncio.Handle | None = None
+        self._before_flush: list[Callable[[], None]] = []  # see before_flush()
         self._timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
 
@@ -274,8 +275,24 @@ class SessionProtocol(asyncio.BufferedProtocol):
         if self._flush_handle is None:
             self._flush_handle = self.loop.call_soon(self.flush)
 
+    def before_flush(self, callback: Callable[[], None]) -> None:
+        """Call *callback* at the start of the next flush, once: what it sends
+        (a front's messages, such as the HTTP front's request records) goes
+        out in the same write as the frames already waiting.  The flush is
+        scheduled, if it is not already coming."""
+        if callback not in self._before_flush:
+            self._before_flush.append(callback)
+        self.schedule_flush()
+
     def flush(self) -> None:
-        self._flush_handle = None
+        if self._before_flush:
+            callbacks, self._before_flush = self._before_flush, []
+            for callback in callbacks:
+                callback()  # (a flush it schedules is this one)
+        handle = self._flush_handle
+        if handle is not None:  # this flush is the one it was for (or it is running it)
+            self._flush_handle = None
+            handle.cancel()
         transport = self.transport
         if transport is None or transport.is_closing():
             return

@@ -88,7 +88,6 @@ class HttpFront(_FrontCore):
         self._listeners: list[asyncio.AbstractServer] = []
         self._sweeper: asyncio.TimerHandle | None = None
         self._records: dict[ClientSession, list] = {}  # request records to send, per client
-        self._records_handle: asyncio.Handle | None = None
         self.http_port = 0  # bound ports (when asked for port 0, what the OS chose)
         self.https_port = 0
         # Makes the protocol of a tunnel client that upgrades on ws_path (set by fasttun.api), or None.

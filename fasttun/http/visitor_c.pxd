@@ -50,7 +50,6 @@ cdef class FrontCore:
     cdef public list durations        # counts per DURATION_BUCKETS bound, +Inf last
     cdef public double duration_sum
     cdef public dict _records         # ClientSession -> [record, ...] to send
-    cdef public object _records_handle
 
 
 cdef class VisitorCore:

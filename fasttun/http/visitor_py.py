@@ -942,8 +942,9 @@ class VisitorCore:
             batch = records.get(owner)
             if batch is None:
                 batch = records[owner] = []
-                if front._records_handle is None:
-                    front._records_handle = front.loop.call_soon(front._send_records)
+                # With the frames the client's session writes next (usually in
+                # this very turn, after the dispatch that brought this answer).
+                owner.before_flush(front._send_records)
             batch.append((tunnel.tunnel_id, ex.method.decode("latin-1"), ex.path.decode("latin-1"), status,
                           ex.bytes_out, duration, self.peer_ip))
 
@@ -958,21 +959,21 @@ def _public_reason(exc: HeadError) -> str:
     return "The request is malformed."
 
 
-
-
 class FrontCore:
     """What every exchange of ``HttpFront`` updates (``VisitorCore._log``):
     its metrics, access log and request records.
 
     ``HttpFront`` sets ``loop``, ``access_log``, ``durations`` (counts per
     ``DURATION_BUCKETS`` bound, +Inf last) and ``duration_sum``, and starts
-    ``_records`` as ``{}`` and ``_records_handle`` as None.
+    ``_records`` as ``{}``.
     """
 
     def _send_records(self) -> None:
         """One ``requests`` message per client for the requests its HTTP
-        tunnels answered in this loop iteration (docs/spec.md §9.2)."""
-        self._records_handle = None
+        tunnels answered since the last (docs/spec.md §9.2); run by the
+        clients' sessions before they flush (``before_flush``)."""
+        if not self._records:
+            return
         records, self._records = self._records, {}
         for owner, batch in records.items():
             if owner.transport is not None and not owner.transport.is_closing():
