@@ -983,7 +983,7 @@ class FrontCore:
 
 
 # A `requests` message stays well under the largest frame (256 KiB) whatever
-# the paths: a busy loop turn's records are split over several.
+# the paths: the records gathered before a flush are split over several.
 RECORDS_MESSAGE_MAX = 65536
 
 
