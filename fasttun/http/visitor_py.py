@@ -70,7 +70,7 @@ from .._core.consts import RESET_CANCEL, RESET_REFUSED
 from .._core.httpbody import BODY_LENGTH, BODY_UNTIL_CLOSE, BodyCounter, MalformedBody
 from .._core.httphead import scan_response
 from ..aio.protocol import dumps, format_address
-from ..aio.relay import LEND_MIN, WRITE_HIGH_WATER, abort_with_rst, write_payloads
+from ..aio.relay import WRITE_HIGH_WATER, abort_with_rst, write_payloads
 from ._pages import page
 from .heads import (
     HeadError,
@@ -692,13 +692,6 @@ class VisitorCore:
         self._out = []
         transport = self.transport
         if transport is None or transport.is_closing():
-            return
-        if len(out) == 1:  # (write_payloads' rules for one payload, without its call)
-            p = out[0]
-            if type(p) is not bytes and (len(p) < LEND_MIN or (
-                    (self.session is None or self.session.stream_count > 1) and transport.get_write_buffer_size())):
-                p = bytes(p)  # small, or the socket has a backlog: a copy, not a view that pins its buffer
-            transport.write(p)
             return
         size = 0
         for piece in out:
