@@ -18,9 +18,9 @@ import sys
 import time
 from typing import Any, Callable, Coroutine
 
+from ._core._select import NO_EXTENSIONS
 from ._version import __version__
 from .aio.client import Tunnel
-from .aio.protocol import format_size
 from .api import Client, Server
 from .config import (
     DEFAULT_BUFFER_KIB,
@@ -43,6 +43,7 @@ from .config import (
     parse_server,
 )
 from .exceptions import ConfigError, FasttunError
+from .http.console import request_lines as request_lines_py
 from .transports import tls
 
 __all__ = ["main", "build_parser"]
@@ -567,6 +568,14 @@ def _client_config(args: argparse.Namespace) -> ClientConfig:
     return cfg.validate()
 
 
+request_lines = request_lines_py  # the console's lines: compiled (console_c) unless FASTTUN_NO_EXTENSIONS
+if not NO_EXTENSIONS:  # pragma: no branch
+    try:
+        from .http.console_c import request_lines
+    except ImportError:  # pragma: no cover - not built
+        pass
+
+
 class RequestLog:
     """The console's request lines of HTTP tunnels, as ngrok prints them:
     ``12:04:05  GET /api/items  200  1.2 KiB  3.1 ms``.  Lines are gathered
@@ -583,8 +592,8 @@ class RequestLog:
         self._stamp = ""
 
     def __call__(self, tunnel: Tunnel, msg: dict) -> None:
-        self.requests_message({0: tunnel}, [(0, msg["method"], msg["path"], msg["status"], msg["bytes"],
-                                             msg["duration"])])
+        self.requests_message({0: tunnel}, [[0, msg["method"], msg["path"], msg["status"], msg["bytes"],
+                                             msg["duration"]]])
 
     def requests_message(self, tunnels: dict, records: list) -> None:
         """The lines of a whole ``requests`` message (docs/spec.md §9.2) at once:
@@ -596,21 +605,12 @@ class RequestLog:
         if second != self._second:  # one strftime a second, not one a request
             self._second = second
             self._stamp = time.strftime("%H:%M:%S", time.localtime(second))
-        stamp = self._stamp
-        several = self.several
         lines = self._lines
-        for r in records:
-            tunnel = tunnels.get(r[0])
-            if tunnel is None:
-                continue
-            path = r[2]
-            if len(path) > 200:
-                path = path[:197] + "..."
-            size = r[4]
-            lines.append(f"{f'{stamp}  {tunnel.name}' if several else stamp}  {r[1]} {path}  {r[3]}  "
-                         f"{f'{size} B' if size < 1024 else format_size(size)}  {r[5] * 1000:.1f} ms\n")
-        if self._flush is None and lines:
-            self._flush = self.loop.call_later(0.1, self.flush)
+        try:
+            request_lines(lines, self._stamp, self.several, tunnels, records)
+        finally:  # (the lines before a malformed record are kept)
+            if self._flush is None and lines:
+                self._flush = self.loop.call_later(0.1, self.flush)
 
     def flush(self) -> None:
         self._flush = None
