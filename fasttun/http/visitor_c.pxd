@@ -47,9 +47,10 @@ cdef Exchange new_exchange(CRequestHead req, route, double now)
 cdef class FrontCore:
     cdef public object loop
     cdef public object access_log     # AccessLog, or None
-    cdef public list durations        # counts per DURATION_BUCKETS bound, +Inf last
+    cdef public long long[::1] durations  # counts per DURATION_BUCKETS bound, +Inf last (an array("q"))
     cdef public double duration_sum
     cdef public dict _records         # ClientSession -> [record, ...] to send
+    cdef public object scratch        # memoryview: where visitors read request heads
 
 
 cdef class VisitorCore:
@@ -101,14 +102,14 @@ cdef class VisitorCore:
     @cython.locals(now=double, ex=Exchange, req=CRequestHead, route=HttpRoute)
     cdef bint handle_head(self, bytes head) except -1
     @cython.locals(ex=Exchange)
-    cdef _request_sent(self)
+    cdef _request_sent(self, double now)
     cdef _write_page(self, bytes body)
     @cython.locals(want=bint, state=int)
     cdef _update_reading(self)
     @cython.locals(n=Py_ssize_t, pos=Py_ssize_t, end=Py_ssize_t, k=Py_ssize_t)
     cpdef deliver_many(self, list payloads)
     cdef _credit(self, Py_ssize_t n)
-    @cython.locals(end=Py_ssize_t, n=Py_ssize_t, status=int, length=cython.longlong, ex=Exchange)
+    @cython.locals(end=Py_ssize_t, n=Py_ssize_t, status=int, length=cython.longlong, ex=Exchange, now=double)
     cdef bint _answer_whole(self, p) except -1
     @cython.locals(size=Py_ssize_t)
     cdef flush_out(self)
@@ -116,10 +117,10 @@ cdef class VisitorCore:
     cdef Py_ssize_t _response_head(self, p, Py_ssize_t pos) except -1
     @cython.locals(ex=Exchange)
     cdef _response_done(self, bint upgraded=*)
-    cdef _after_responses(self)
+    cdef _after_responses(self, double now=*)
     cdef _bad_gateway(self, str message, bint stream_gone=*)
     cdef _send_fin(self)
     cdef _abort_stream(self)
     cdef str _where(self)
-    @cython.locals(duration=double, i=Py_ssize_t, tunnel=object)
-    cdef _log(self, Exchange ex, int status)
+    @cython.locals(now=double, duration=double, i=Py_ssize_t, tunnel=object)
+    cdef double _log(self, Exchange ex, int status) except? -1

@@ -262,7 +262,7 @@ class VisitorCore:
                 self.exchanges[-1].bytes_in += k
             self.owner.schedule_flush()  # type: ignore[union-attr]
         if self.rstate == R_BODY and self.body.done:
-            self._request_sent()
+            self._request_sent(_now())
         if rest:
             self.inbuf += rest
             self.process()
@@ -353,7 +353,7 @@ class VisitorCore:
                 self.exchanges[-1].bytes_in += k
                 sent = self._send(data)
                 if self.body.done:
-                    self._request_sent()
+                    self._request_sent(_now())
                 if not sent:
                     break
             elif state == R_RAW:
@@ -467,7 +467,7 @@ class VisitorCore:
         self.rstate = R_BODY
         self._send(out)
         if self.body.done:
-            self._request_sent()
+            self._request_sent(now)  # (no body: sent with its head, one clock read for both)
         return True
 
     def _become_carrier(self, head: bytes) -> None:
@@ -504,10 +504,10 @@ class VisitorCore:
         if self.handle_head(head):
             self.process()
 
-    def _request_sent(self) -> None:
-        """The request's body is all sent: what comes next from the visitor."""
+    def _request_sent(self, now: float) -> None:
+        """The request's body is all sent (at *now*): what comes next from the visitor."""
         ex = self.exchanges[-1]
-        ex.sent_at = _now()
+        ex.sent_at = now
         if ex.upgrade:
             self.rstate = R_UPGRADE
         elif not ex.keep_alive:
@@ -674,14 +674,14 @@ class VisitorCore:
         ex.answered = True
         ex.status = status
         ex.bytes_out = n
-        self._log(ex, status)
+        now = self._log(ex, status)
         self._out.append(p)
         self.flush_out()
         traffic = self.traffic
         if traffic is not None:
             traffic.delivered += n
         self._credit(n)
-        self._after_responses()
+        self._after_responses(now)  # (the answer's end is when the visitor's wait began)
         return True
 
     def flush_out(self) -> None:
@@ -778,11 +778,12 @@ class VisitorCore:
         if self.rstate == R_UPGRADE and not self.exchanges:
             self.rstate = R_HEAD  # the upgrade was declined: HTTP goes on
 
-    def _after_responses(self) -> None:
+    def _after_responses(self, now: float = -1.0) -> None:
+        """The answers written so far are out; *now*, when the caller has read the clock."""
         if self._closed:
             return
         if not self.exchanges:
-            self.idle_since = _now()
+            self.idle_since = now if now >= 0 else _now()
             if self.refusal is not None:
                 body, self.refusal = self.refusal, None
                 self._write_page(body)
@@ -908,11 +909,13 @@ class VisitorCore:
         route = self.route
         return f"http tunnel {route.name.host}" if route is not None else f"visitor {self.peer}"
 
-    def _log(self, ex: Exchange, status: int) -> None:
+    def _log(self, ex: Exchange, status: int) -> float:
         """An exchange ended: the front's metrics, its access log, and a record
-        for the tunnel's client (sent by ``FrontCore._send_records``)."""
+        for the tunnel's client (sent by ``FrontCore._send_records``).  Returns
+        the clock's time it read, the exchange's end."""
         front = self.front
-        duration = _now() - ex.started
+        now = _now()
+        duration = now - ex.started
         i = 0  # bisect_left(DURATION_BUCKETS, duration), in a loop the compiled twin runs as C
         while i < N_BUCKETS and DURATION_BUCKETS[i] < duration:
             i += 1
@@ -940,6 +943,7 @@ class VisitorCore:
                 owner.before_flush(front._send_records)
             batch.append((tunnel.tunnel_id, ex.method.decode("latin-1"), ex.path.decode("latin-1"), status,
                           ex.bytes_out, duration, self.peer_ip))
+        return now
 
 
 def _public_reason(exc: HeadError) -> str:
@@ -957,8 +961,9 @@ class FrontCore:
     its metrics, access log and request records.
 
     ``HttpFront`` sets ``loop``, ``access_log``, ``durations`` (counts per
-    ``DURATION_BUCKETS`` bound, +Inf last) and ``duration_sum``, and starts
-    ``_records`` as ``{}``.
+    ``DURATION_BUCKETS`` bound, +Inf last, in an ``array("q")``),
+    ``duration_sum`` and ``scratch`` (the buffer visitors read heads into),
+    and starts ``_records`` as ``{}``.
     """
 
     def _send_records(self) -> None:
