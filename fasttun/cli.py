@@ -18,7 +18,6 @@ import sys
 import time
 from typing import Any, Callable, Coroutine
 
-from ._core._select import NO_EXTENSIONS
 from ._version import __version__
 from .aio.client import Tunnel
 from .api import Client, Server
@@ -43,7 +42,7 @@ from .config import (
     parse_server,
 )
 from .exceptions import ConfigError, FasttunError
-from .http.console import request_lines as request_lines_py
+from .http.console import request_lines
 from .transports import tls
 
 __all__ = ["main", "build_parser"]
@@ -568,14 +567,6 @@ def _client_config(args: argparse.Namespace) -> ClientConfig:
     return cfg.validate()
 
 
-request_lines = request_lines_py  # the console's lines: compiled (console_c) unless FASTTUN_NO_EXTENSIONS
-if not NO_EXTENSIONS:  # pragma: no branch
-    try:
-        from .http.console_c import request_lines
-    except ImportError:  # pragma: no cover - not built
-        pass
-
-
 class RequestLog:
     """The console's request lines of HTTP tunnels, as ngrok prints them:
     ``12:04:05  GET /api/items  200  1.2 KiB  3.1 ms``.  Lines are gathered
@@ -601,16 +592,42 @@ class RequestLog:
         ...]`` and *tunnels* the client's tunnels by id.  ``TunnelClient``
         calls this rather than the callback when the callback has it: no dict
         per request."""
-        second = int(time.time())
-        if second != self._second:  # one strftime a second, not one a request
-            self._second = second
-            self._stamp = time.strftime("%H:%M:%S", time.localtime(second))
+        self._tick()
         lines = self._lines
         try:
             request_lines(lines, self._stamp, self.several, tunnels, records)
         finally:  # (the lines before a malformed record are kept)
             if self._flush is None and lines:
                 self._flush = self.loop.call_later(0.1, self.flush)
+
+    def lines_message(self, tunnels: dict, runs: list) -> None:
+        """The lines of a ``request_lines`` message (docs/spec.md §9.2): the
+        server made each request's part of its line (``console.request_line``);
+        *runs* are ``[tunnel id, text]``, the lines of one tunnel in a row.
+        ``TunnelClient`` asks for lines (a bind's ``log: "lines"``) when the
+        callback has this method: the client then has only the time of day
+        (and the tunnel's name) to put before each line."""
+        self._tick()
+        stamp = self._stamp
+        lines = self._lines
+        try:
+            for tunnel_id, text in runs:
+                tunnel = tunnels.get(tunnel_id)
+                if tunnel is None or type(text) is not str or not text:
+                    continue
+                prefix = f"{stamp}  {tunnel.name}  " if self.several else f"{stamp}  "
+                if text[-1] == "\n":
+                    text = text[:-1]
+                lines.append(prefix + text.replace("\n", "\n" + prefix) + "\n")
+        finally:
+            if self._flush is None and lines:
+                self._flush = self.loop.call_later(0.1, self.flush)
+
+    def _tick(self) -> None:
+        second = int(time.time())
+        if second != self._second:  # one strftime a second, not one a request
+            self._second = second
+            self._stamp = time.strftime("%H:%M:%S", time.localtime(second))
 
     def flush(self) -> None:
         self._flush = None

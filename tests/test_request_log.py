@@ -1,12 +1,19 @@
 """The console's request lines (``cli.RequestLog``): one line per request,
-the same whether a ``requests`` message comes whole (``requests_message``) or one
-request at a time (the ``on_request`` callback)."""
+the same whether a ``requests`` message comes whole (``requests_message``), one
+request at a time (the ``on_request`` callback) or as the server's lines
+(``request_lines`` messages, ``lines_message``); and the compiled line
+functions (``_console_c``) against their twin (``_console``)."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import re
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fasttun.cli import RequestLog
 
@@ -54,21 +61,68 @@ def test_lines_whole_message_and_one_at_a_time_agree():
         assert f"{name}GET /{'x' * 196}...  404  0 B  10.1 ms" in lines[2]  # long paths cut at 200
 
 
-# -- the compiled lines (console_c) against their twin (console) ---------------------
+# -- the server's lines (a bind's log: "lines") ---------------------------------------
 
-import pytest  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from fasttun import cli  # noqa: E402
 from fasttun.http import console  # noqa: E402
+from fasttun.http.visitor_py import LINES_MESSAGE_TEXT, line_messages  # noqa: E402
 
-try:
-    from fasttun.http import console_c
-except ImportError:  # pragma: no cover - not built (the guard test fails then)
-    console_c = None
 
-compiled = pytest.mark.skipif(console_c is None, reason="console_c is not built")
+def _server_runs(records):
+    """What a server sends for *records*: request_lines messages (docs/spec.md §9.2)."""
+    batch = []
+    for r in records:
+        batch += [r[0], console.request_line(r[1], r[2], r[3], r[4], r[5])]
+    return [orjson.loads(p) for p in line_messages(batch)]
+
+
+def test_server_lines_print_as_records_do():
+    for several in (False, True):
+        rec, out_rec, loop1 = _log(several)
+        rec.requests_message(TUNNELS, RECORDS)
+        rec.flush()
+        lin, out_lin, loop2 = _log(several)
+        messages = _server_runs(RECORDS)
+        assert [m["op"] for m in messages] == ["request_lines"]
+        assert [run[0] for run in messages[0]["lines"]] == [1, 2, 1, 9]  # runs of one tunnel, in order
+        for m in messages:
+            lin.lines_message(TUNNELS, m["lines"])
+        lin.flush()
+        loop1.close()
+        loop2.close()
+        assert out_lin.getvalue() == out_rec.getvalue() and out_rec.getvalue().count("\n") == 3
+
+
+def test_line_messages_split_and_keep_order():
+    records = [[1 + i % 2, "GET", f"/{i}/" + "x" * (i % 150), 200, i, 0.001, ""] for i in range(2000)]
+    records += [[1, "GET", "/" + "\u00e9" * 199, 200, 5, 0.001, ""]]  # characters JSON escapes or widens
+    batch = []
+    for r in records:
+        batch += [r[0], console.request_line(r[1], r[2], r[3], r[4], r[5])]
+    payloads = line_messages(batch)
+    assert len(payloads) > 1 and all(len(p) <= 65536 for p in payloads)
+    got = []
+    for p in payloads:
+        msg = orjson.loads(p)
+        assert msg["op"] == "request_lines"
+        for tunnel_id, text in msg["lines"]:
+            assert sum(len(t) for _, t in msg["lines"]) <= LINES_MESSAGE_TEXT
+            got += [(tunnel_id, line) for line in text.splitlines(keepends=True)]
+    assert got == [(batch[i], batch[i + 1]) for i in range(0, len(batch), 2)]
+
+
+def test_malformed_lines_are_skipped():
+    log, out, loop = _log(False)
+    log.lines_message(TUNNELS, [[1, "GET /  200  1 B  0.1 ms\n"], [2, 5], [9, "x\n"], [1, ""]])
+    with pytest.raises(ValueError):
+        log.lines_message(TUNNELS, [[1]])  # (the client catches it and drops the message)
+    log.flush()
+    loop.close()
+    assert re.fullmatch(r"\d\d:\d\d:\d\d  GET /  200  1 B  0\.1 ms\n", out.getvalue())
+
+
+# -- the compiled lines (_console_c) against their twin (_console) ---------------------
+
+compiled = pytest.mark.skipif(console.console_c is None, reason="_console_c is not built")
 
 
 def _lines(module, several, tunnels, records):
@@ -82,16 +136,17 @@ def _lines(module, several, tunnels, records):
 
 @compiled
 def test_compiled_lines_match_the_twin_on_the_examples():
+    c, py = console.console_c, console.console_py
     for several in (False, True):
-        assert _lines(console_c, several, TUNNELS, RECORDS) == _lines(console, several, TUNNELS, RECORDS)
-        lines, err = _lines(console_c, several, TUNNELS, RECORDS)
+        assert _lines(c, several, TUNNELS, RECORDS) == _lines(py, several, TUNNELS, RECORDS)
+        lines, err = _lines(c, several, TUNNELS, RECORDS)
         assert err is None and len(lines) == 3
     # rounding to a tenth of a millisecond: half up, the same in both
     for duration in (0.00005, 0.00015, 0.0012345, 0.99995, 59.99996, 0, 1, -0.5, 1e12):
         rec = [[1, "GET", "/", 200, 10, duration, "x"]]
-        assert _lines(console_c, False, TUNNELS, rec) == _lines(console, False, TUNNELS, rec)
-    assert _lines(console, False, TUNNELS, [[1, "GET", "/", 200, 10, 0.00016, ""]])[0][0].endswith(" 0.2 ms\n")
-    assert _lines(console, False, TUNNELS, [[1, "GET", "/", 200, 10, 1e12, ""]])[0][0].endswith(" 0.0 ms\n")
+        assert _lines(c, False, TUNNELS, rec) == _lines(py, False, TUNNELS, rec)
+    assert py.request_line("GET", "/", 200, 10, 0.00016).endswith(" 0.2 ms\n")
+    assert py.request_line("GET", "/", 200, 10, 1e12).endswith(" 0.0 ms\n")
 
 
 _scalar = st.one_of(st.none(), st.booleans(), st.integers(-(1 << 70), 1 << 70),
@@ -107,11 +162,14 @@ _scalar = st.one_of(st.none(), st.booleans(), st.integers(-(1 << 70), 1 << 70),
     _scalar,
 ), max_size=6), st.booleans())
 def test_compiled_lines_match_the_twin(records, several):
-    assert _lines(console_c, several, TUNNELS, records) == _lines(console, several, TUNNELS, records)
+    assert _lines(console.console_c, several, TUNNELS, records) == _lines(console.console_py, several, TUNNELS, records)
 
 
-def test_cli_uses_the_compiled_lines_unless_told():
-    if console_c is None or cli.NO_EXTENSIONS:
-        assert cli.request_lines is console.request_lines
-    else:
-        assert cli.request_lines is console_c.request_lines
+def test_the_compiled_lines_are_in_use_unless_told():
+    from fasttun import cli
+    from fasttun.http import visitor_c, visitor_py
+
+    best = console.console_c or console.console_py
+    assert cli.request_lines is best.request_lines and visitor_py.request_line is best.request_line
+    if visitor_c is not None:
+        assert visitor_c.request_line is best.request_line

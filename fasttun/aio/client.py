@@ -131,7 +131,7 @@ class Tunnel:
             port = self.remote_port or self.requested_port
             return {"port": port, "local": self.local_address, "prefer": prefer, **self._limits()}
         msg: dict = {"kind": "http", "local": self.local_address, "claim": self.client.claim,
-                     "log": self.client.on_request is not None, **self._limits()}
+                     "log": self.client.log_mode(), **self._limits()}
         if route.hostname:
             msg["hostname"] = route.hostname
         elif route.subdomain or self.label:
@@ -217,6 +217,15 @@ class ServerSession(SessionProtocol):
                                             "duration": r[5], "client": r[6]})
             except (TypeError, ValueError, IndexError, KeyError) as exc:
                 log.debug("ignoring a malformed requests message: %s", exc)
+        elif op == "request_lines":
+            on_lines = getattr(self.client.on_request, "lines_message", None)
+            runs = msg.get("lines")
+            if on_lines is None or not isinstance(runs, list):
+                return
+            try:
+                on_lines(self.by_id, runs)
+            except (TypeError, ValueError, IndexError, KeyError) as exc:
+                log.debug("ignoring a malformed request_lines message: %s", exc)
         elif op in ("bound", "error"):
             fut = self.requests.pop(msg.get("id"), None)  # type: ignore[arg-type]
             if fut is not None and not fut.done():
@@ -355,6 +364,15 @@ class TunnelClient:
         self.failed = asyncio.get_running_loop().create_future()
         self.conn = await self._dial()
         self._runner = asyncio.ensure_future(self._keep())
+
+    def log_mode(self) -> bool | str:
+        """A bind's ``log`` (docs/spec.md §9.2): ``"lines"`` when the
+        ``on_request`` callback takes the server's console lines (it has a
+        ``lines_message`` method, as the console's ``RequestLog``), else
+        whether there is a callback (records)."""
+        if self.on_request is None:
+            return False
+        return "lines" if hasattr(self.on_request, "lines_message") else True
 
     def verify_server(self, conn: "ServerSession", welcome: dict) -> str:
         """Return why the server is not trusted, or "" (docs/security.md)."""

@@ -33,7 +33,8 @@ from ._accesslog import AccessLog
 from ._heads import is_token
 from ._names import NameRefused, Names
 from ._ratelimit import RateLimiter
-from .visitor_py import DURATION_BUCKETS, MAX_HEAD, MAX_PIPELINE, RECORDS_MESSAGE_MAX, SCRATCH_SIZE, record_messages
+from .visitor_py import (DURATION_BUCKETS, LOG_LINES, LOG_OFF, LOG_RECORDS, MAX_HEAD, MAX_PIPELINE, RECORDS_MESSAGE_MAX,
+                         SCRATCH_SIZE, line_messages, record_messages)
 
 visitor_c: Any = None
 if not NO_EXTENSIONS:  # pragma: no branch
@@ -43,7 +44,7 @@ if not NO_EXTENSIONS:  # pragma: no branch
         pass
 
 __all__ = ["HttpFront", "VisitorProtocol", "VisitorProtocolPy", "VisitorProtocolC", "HttpRoute", "MAX_HEAD",
-           "MAX_PIPELINE", "RECORDS_MESSAGE_MAX", "record_messages"]
+           "MAX_PIPELINE", "RECORDS_MESSAGE_MAX", "record_messages", "line_messages"]
 
 log = logging.getLogger("fasttun")
 _now = visitor_py._now
@@ -89,6 +90,7 @@ class HttpFront(_FrontCore):
         self._listeners: list[asyncio.AbstractServer] = []
         self._sweeper: asyncio.TimerHandle | None = None
         self._records: dict[ClientSession, list] = {}  # request records to send, per client
+        self._lines: dict[ClientSession, list] = {}  # request lines to send, per client: [tunnel id, line, ...]
         self.http_port = 0  # bound ports (when asked for port 0, what the OS chose)
         self.https_port = 0
         # Makes the protocol of a tunnel client that upgrades on ws_path (set by fasttun.api), or None.
@@ -246,7 +248,14 @@ def _options(msg: dict) -> dict:
             raise BindError("rate_limit: want a positive number of requests per second")
         limiter = RateLimiter(rate)
     return {"auth": expected, "host_header": host_header.encode("latin-1") if host_header else None,
-            "set_headers": tuple(pairs), "limiter": limiter, "log_requests": bool(msg.get("log", True))}
+            "set_headers": tuple(pairs), "limiter": limiter, "log_requests": _log_mode(msg.get("log", True))}
+
+
+def _log_mode(value: object) -> int:
+    """A bind's ``log`` (docs/spec.md §9.2): ``"lines"``, or true (records) or false."""
+    if value == "lines":
+        return LOG_LINES
+    return LOG_RECORDS if value else LOG_OFF
 
 
 def _name_allowed(host: str, patterns: tuple, domain: str) -> bool:

@@ -18,7 +18,7 @@ cdef class HttpRoute:
     cdef public object host_header    # bytes, or None
     cdef public tuple set_headers     # ((name, value), ...)
     cdef public object limiter        # RateLimiter, or None
-    cdef public bint log              # send a record per exchange to the client
+    cdef public int log               # LOG_*: what the client is sent of each exchange
     cdef public list urls
     cdef public tuple drop            # forward_drop() of the options
 
@@ -50,6 +50,7 @@ cdef class FrontCore:
     cdef public long long[::1] durations  # counts per DURATION_BUCKETS bound, +Inf last (an array("q"))
     cdef public double duration_sum
     cdef public dict _records         # ClientSession -> [record, ...] to send
+    cdef public dict _lines           # ClientSession -> [tunnel id, line, ...] to send
     cdef public object scratch        # memoryview: where visitors read request heads
 
 

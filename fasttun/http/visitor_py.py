@@ -72,6 +72,7 @@ from .._core.httphead import scan_response
 from ..aio.protocol import dumps, format_address
 from ..aio.relay import WRITE_HIGH_WATER, abort_with_rst, write_payloads
 from ._pages import page
+from .console import request_line
 from .heads import (
     HeadError,
     RequestHead,
@@ -90,7 +91,8 @@ if TYPE_CHECKING:
     from ..aio.protocol import Traffic
     from ..aio.server import ClientSession, Tunnel
 
-__all__ = ["VisitorCore", "FrontCore", "Exchange", "HttpRoute", "new_exchange", "record_messages", "MAX_HEAD",
+__all__ = ["VisitorCore", "FrontCore", "Exchange", "HttpRoute", "new_exchange", "record_messages", "line_messages",
+           "LOG_OFF", "LOG_RECORDS", "LOG_LINES", "MAX_HEAD",
            "MAX_PIPELINE", "SCRATCH_SIZE", "RECORDS_MESSAGE_MAX", "LINGER", "DURATION_BUCKETS"]
 
 log = logging.getLogger("fasttun")
@@ -107,6 +109,11 @@ LINGER = 2.0
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 N_BUCKETS = len(DURATION_BUCKETS)
 
+# What a tunnel's client is sent of each exchange (a bind's `log`, docs/spec.md §9.2).
+LOG_OFF = 0
+LOG_RECORDS = 1  # `requests` messages: a record per request
+LOG_LINES = 2  # `request_lines` messages: the console's line per request
+
 R_HEAD, R_BODY, R_UPGRADE, R_RAW, R_DONE, R_HOLD = range(6)  # R_HOLD: the connect hook decides
 # The front's clock (uvloop's loop.time() moves in whole milliseconds, too
 # coarse for the duration of a request).
@@ -120,14 +127,14 @@ class HttpRoute:
     __slots__ = ("tunnel", "name", "auth", "host_header", "set_headers", "limiter", "log", "urls", "drop")
 
     def __init__(self, tunnel: Tunnel, name: Any, *, auth: bytes | None, host_header: bytes | None,
-                 set_headers: tuple, limiter: Any, log_requests: bool, urls: list[str]) -> None:
+                 set_headers: tuple, limiter: Any, log_requests: int, urls: list[str]) -> None:
         self.tunnel: Tunnel | None = tunnel  # None once unbound
         self.name = name
         self.auth = auth  # the expected Authorization value (Basic ...), or None
         self.host_header = host_header
         self.set_headers = set_headers  # ((name, value), ...) as bytes; an empty value removes
         self.limiter = limiter
-        self.log = log_requests  # send a `request` message per exchange to the client
+        self.log = log_requests  # LOG_*: what the client is sent of each exchange
         self.urls = urls
         self.drop = forward_drop(set_headers=set_headers, drop_authorization=auth is not None)
 
@@ -932,7 +939,17 @@ class VisitorCore:
                 "bytes_out": ex.bytes_out, "duration": round(duration, 6),
                 "tunnel": route.name.host if route is not None else None, "scheme": self.scheme,
             })
-        if tunnel is not None and route.log:
+        if tunnel is not None and route.log == LOG_LINES:  # the console's line, made here (docs/spec.md §9.2)
+            owner = tunnel.owner
+            lines = front._lines
+            batch = lines.get(owner)
+            if batch is None:
+                batch = lines[owner] = []
+                owner.before_flush(front._send_records)
+            batch.append(tunnel.tunnel_id)
+            batch.append(request_line(ex.method.decode("latin-1"), ex.path.decode("latin-1"), status, ex.bytes_out,
+                                      duration))
+        elif tunnel is not None and route.log:
             owner = tunnel.owner
             records = front._records
             batch = records.get(owner)
@@ -963,26 +980,68 @@ class FrontCore:
     ``HttpFront`` sets ``loop``, ``access_log``, ``durations`` (counts per
     ``DURATION_BUCKETS`` bound, +Inf last, in an ``array("q")``),
     ``duration_sum`` and ``scratch`` (the buffer visitors read heads into),
-    and starts ``_records`` as ``{}``.
+    and starts ``_records`` and ``_lines`` as ``{}``.
     """
 
     def _send_records(self) -> None:
-        """One ``requests`` message per client for the requests its HTTP
-        tunnels answered since the last (docs/spec.md §9.2); run by the
-        clients' sessions before they flush (``before_flush``)."""
-        if not self._records:
-            return
-        records, self._records = self._records, {}
-        for owner, batch in records.items():
-            if owner.transport is not None and not owner.transport.is_closing():
-                for payload in record_messages(batch):
-                    owner.session.send_control(payload)
-                owner.schedule_flush()
+        """One ``requests`` (or ``request_lines``) message per client for the
+        requests its HTTP tunnels answered since the last (docs/spec.md
+        §9.2); run by the clients' sessions before they flush
+        (``before_flush``)."""
+        if self._records:
+            records, self._records = self._records, {}
+            for owner, batch in records.items():
+                if owner.transport is not None and not owner.transport.is_closing():
+                    for payload in record_messages(batch):
+                        owner.session.send_control(payload)
+                    owner.schedule_flush()
+        if self._lines:
+            lines, self._lines = self._lines, {}
+            for owner, batch in lines.items():
+                if owner.transport is not None and not owner.transport.is_closing():
+                    for payload in line_messages(batch):
+                        owner.session.send_control(payload)
+                    owner.schedule_flush()
 
 
 # A `requests` message stays well under the largest frame (256 KiB) whatever
 # the paths: the records gathered before a flush are split over several.
 RECORDS_MESSAGE_MAX = 65536
+
+
+# A `request_lines` message: this many characters of lines at most, so that
+# even a path of characters JSON escapes (6 bytes for one) keeps it under
+# RECORDS_MESSAGE_MAX.
+LINES_MESSAGE_TEXT = RECORDS_MESSAGE_MAX // 6
+
+
+def line_messages(batch: list) -> list[bytes]:
+    """The CONTROL payloads (``request_lines`` messages) that carry *batch*
+    (``[tunnel id, line, tunnel id, line, ...]``), in order: each line of a
+    tunnel's run joined in one string."""
+    out = []
+    runs: list = []
+    texts: list = []
+    run_id = None
+    size = 0
+    for i in range(0, len(batch), 2):
+        tunnel_id = batch[i]
+        line = batch[i + 1]
+        if size + len(line) > LINES_MESSAGE_TEXT and size:
+            runs.append([run_id, "".join(texts)])
+            out.append(dumps({"op": "request_lines", "lines": runs}))
+            runs, texts, run_id, size = [], [], None, 0
+        if tunnel_id != run_id:
+            if texts:
+                runs.append([run_id, "".join(texts)])
+            texts = []
+            run_id = tunnel_id
+        texts.append(line)
+        size += len(line)
+    if texts:
+        runs.append([run_id, "".join(texts)])
+        out.append(dumps({"op": "request_lines", "lines": runs}))
+    return out
 
 
 def record_messages(batch: list) -> list[bytes]:
