@@ -33,8 +33,18 @@ from ._accesslog import AccessLog
 from ._heads import is_token
 from ._names import NameRefused, Names
 from ._ratelimit import RateLimiter
-from .visitor_py import (DURATION_BUCKETS, LOG_LINES, LOG_OFF, LOG_RECORDS, MAX_HEAD, MAX_PIPELINE, RECORDS_MESSAGE_MAX,
-                         SCRATCH_SIZE, line_messages, record_messages)
+from .visitor_py import (
+    DURATION_BUCKETS,
+    LOG_LINES,
+    LOG_OFF,
+    LOG_RECORDS,
+    MAX_HEAD,
+    MAX_PIPELINE,
+    RECORDS_MESSAGE_MAX,
+    SCRATCH_SIZE,
+    line_messages,
+    record_messages,
+)
 
 visitor_c: Any = None
 if not NO_EXTENSIONS:  # pragma: no branch

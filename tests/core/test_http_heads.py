@@ -251,7 +251,6 @@ def test_proxy_headers():
 
 
 # -- the compiled fast path agrees with h11 -------------------------------------------------------------
-from fasttun._core import httphead  # noqa: E402
 
 fast = pytest.mark.skipif(httphead.scan_request_c is None, reason="compiled core not built")
 
