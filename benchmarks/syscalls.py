@@ -118,7 +118,8 @@ def main() -> int:
             times.sort()
             print(f"round trip p50 {times[n // 2] * 1e6:.0f} µs, p99 {times[int(n * 0.99)] * 1e6:.0f} µs")
             for name, (u0, k0), (u1, k1) in zip(("serve", "expose"), cpu0, cpu1):
-                print(f"{name:6s} per round trip: user {(u1 - u0) / n * 1e6:.1f} µs, system {(k1 - k0) / n * 1e6:.1f} µs")
+                user, system = (u1 - u0) / n * 1e6, (k1 - k0) / n * 1e6
+                print(f"{name:6s} per round trip: user {user:.1f} µs, system {system:.1f} µs")
             return 0
         for t in tracers:
             t.send_signal(2)
