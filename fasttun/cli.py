@@ -42,7 +42,6 @@ from .config import (
     parse_server,
 )
 from .exceptions import ConfigError, FasttunError
-from .http.console import request_lines
 from .transports import tls
 
 __all__ = ["main", "build_parser"]
@@ -579,6 +578,9 @@ class RequestLog:
         self._flush: asyncio.TimerHandle | None = None
         self._lines: list[str] = []
         self.several = False  # more than one HTTP tunnel: name each line's tunnel
+        from .http.console import request_lines  # (here: a server process need not load it)
+
+        self._request_lines = request_lines
         self._second = -1
         self._stamp = ""
 
@@ -595,7 +597,7 @@ class RequestLog:
         self._tick()
         lines = self._lines
         try:
-            request_lines(lines, self._stamp, self.several, tunnels, records)
+            self._request_lines(lines, self._stamp, self.several, tunnels, records)
         finally:  # (the lines before a malformed record are kept)
             if self._flush is None and lines:
                 self._flush = self.loop.call_later(0.1, self.flush)

@@ -49,7 +49,7 @@ def test_compiled_core_loaded():
     from fasttun.http import _console_c
 
     assert _console_c.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
-    assert cli.request_lines is _console_c.request_lines  # the client's console lines
+    assert cli.RequestLog(None)._request_lines is _console_c.request_lines  # the client's console lines
     assert visitor_c.request_line is _console_c.request_line  # the server's, for clients that ask for lines
     assert issubclass(front.VisitorProtocol, visitor_c.VisitorCore) and issubclass(front.HttpFront, visitor_c.FrontCore)
 
@@ -58,7 +58,7 @@ def test_no_extensions_env_selects_twins():
     code = ("import fasttun; from fasttun._core import frames, httpbody, httphead; "
             "from fasttun.http import front, heads, visitor_py; from fasttun import cli; "
             "print(fasttun.IMPLEMENTATION, frames.FrameDecoderC, httpbody.BodyCounterC, httphead.FAST_PATH, "
-            "front.VisitorProtocolC, front.VisitorProtocol.__name__, heads.heads_c, cli.request_lines.__module__, "
+            "front.VisitorProtocolC, front.VisitorProtocol.__name__, heads.heads_c, cli.RequestLog(None)._request_lines.__module__, "
             "visitor_py.request_line.__module__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "FASTTUN_NO_EXTENSIONS": "1"}).stdout.split()

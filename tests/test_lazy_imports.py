@@ -30,3 +30,10 @@ def test_a_key_loads_it_when_used(tmp_path):
                      f"keys.load_private_key({str(key)!r})")
     assert "cryptography" in loaded
     assert key.exists()
+
+
+def test_a_tcp_server_does_not_load_the_http_front_or_console():
+    out = subprocess.run([sys.executable, "-c", f"{PLAIN}\nimport sys\nprint(' '.join(sorted(sys.modules)))"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    assert "fasttun.cli" in out  # the probe ran
+    assert not [name for name in out if name.startswith("fasttun.http")]

@@ -170,6 +170,6 @@ def test_the_compiled_lines_are_in_use_unless_told():
     from fasttun.http import visitor_c, visitor_py
 
     best = console.console_c or console.console_py
-    assert cli.request_lines is best.request_lines and visitor_py.request_line is best.request_line
+    assert _log(False)[0]._request_lines is best.request_lines and visitor_py.request_line is best.request_line
     if visitor_c is not None:
         assert visitor_c.request_line is best.request_line
