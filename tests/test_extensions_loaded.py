@@ -58,8 +58,8 @@ def test_no_extensions_env_selects_twins():
     code = ("import fasttun; from fasttun._core import frames, httpbody, httphead; "
             "from fasttun.http import front, heads, visitor_py; from fasttun import cli; "
             "print(fasttun.IMPLEMENTATION, frames.FrameDecoderC, httpbody.BodyCounterC, httphead.FAST_PATH, "
-            "front.VisitorProtocolC, front.VisitorProtocol.__name__, heads.heads_c, cli.RequestLog(None)._request_lines.__module__, "
-            "visitor_py.request_line.__module__)")
+            "front.VisitorProtocolC, front.VisitorProtocol.__name__, heads.heads_c, "
+            "cli.RequestLog(None)._request_lines.__module__, visitor_py.request_line.__module__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "FASTTUN_NO_EXTENSIONS": "1"}).stdout.split()
     assert out == ["py", "None", "None", "False", "None", "VisitorProtocolPy", "None", "fasttun.http._console",

@@ -166,7 +166,6 @@ def test_compiled_lines_match_the_twin(records, several):
 
 
 def test_the_compiled_lines_are_in_use_unless_told():
-    from fasttun import cli
     from fasttun.http import visitor_c, visitor_py
 
     best = console.console_c or console.console_py
