@@ -8,6 +8,10 @@
 cimport cython
 
 from fasttun.http._heads_c cimport RequestHead as CRequestHead  # (as: the .py imports the name too)
+# The compiled head reader's and console's functions, called as C functions
+# (the names shadow the .py's imports of the same functions, which the twin uses).
+from fasttun.http._heads_c cimport read_request, forward
+from fasttun.http._console_c cimport request_line
 
 
 @cython.final
