@@ -3,14 +3,18 @@ against a TCP tunnel end to end (``httpbench``)."""
 
 from __future__ import annotations
 
+import io
 import shutil
 
+import orjson
 import pytest
 
 from fasttun._core import httphead
 from fasttun._core.httpbody import BODY_CHUNKED, BodyCounterC, BodyCounterPy
-from fasttun.http import _heads
+from fasttun.cli import RequestLog
+from fasttun.http import _heads, console
 from fasttun.http import tap as tap_py
+from fasttun.http.visitor_py import line_messages
 
 from . import httpbench
 from .conftest import SIZE_IDS, SIZES, SMOKE
@@ -110,6 +114,49 @@ def test_tap_exchange(benchmark, impl):
 
     benchmark(run)
     assert capture.records[-1].status == 200 and capture.records[-1].response_size == 1234
+
+
+CONSOLE_RECORDS = [[1, "GET", "/api/items?page=2", 200, 612, 0.000812, "203.0.113.7"]] * 32
+
+
+@pytest.mark.parametrize("impl", ["c", "py"])
+def test_console_lines(benchmark, impl):
+    """The console's lines for a `requests` message of 32 records, made on
+    the client (what a server sends when the bind's log is true)."""
+    module = console.console_c if impl == "c" else console.console_py
+    if module is None:
+        pytest.skip("compiled core not built")
+    benchmark.group = "console lines, 32 requests"
+    tunnels = {1: type("T", (), {"name": "myapp"})()}
+    lines: list = []
+
+    def run():
+        module.request_lines(lines, "12:04:05", False, tunnels, CONSOLE_RECORDS)
+        lines.clear()
+
+    benchmark(run)
+
+
+def test_console_lines_from_server(benchmark):
+    """The same 32 requests when the bind asked for lines (docs/spec.md
+    §9.2): the client adds the time to the server's lines.  (The server's
+    side, made by the compiled visitor, shows in httpbench's CPU figures.)"""
+    benchmark.group = "console lines, 32 requests"
+    log = RequestLog(None, io.StringIO())
+    tunnels = {1: type("T", (), {"name": "myapp"})()}
+
+    batch: list = []
+    for r in CONSOLE_RECORDS:
+        batch += [r[0], console.request_line(r[1], r[2], r[3], r[4], r[5])]
+    runs = orjson.loads(line_messages(batch)[0])["lines"]
+
+    def client():
+        log._flush = True  # (no timer: nothing is written)
+        log.lines_message(tunnels, runs)
+        log._lines.clear()
+
+    benchmark(client)
+    assert len(runs) == 1 and runs[0][1].count("\n") == 32
 
 
 def test_http_port_vs_tcp_tunnel(benchmark, capsys):

@@ -6,6 +6,10 @@
 
 cimport cython
 
+# The compiled head reader's functions, called as C functions (the names
+# shadow the .py's imports of the same functions, which the twin uses).
+from fasttun.http._heads_c cimport read_request, read_response
+
 
 @cython.final
 @cython.freelist(64)
