@@ -990,18 +990,19 @@ class FrontCore:
         (``before_flush``)."""
         if self._records:
             records, self._records = self._records, {}
-            for owner, batch in records.items():
-                if owner.transport is not None and not owner.transport.is_closing():
-                    for payload in record_messages(batch):
-                        owner.session.send_control(payload)
-                    owner.schedule_flush()
+            _send_batches(records, record_messages)
         if self._lines:
             lines, self._lines = self._lines, {}
-            for owner, batch in lines.items():
-                if owner.transport is not None and not owner.transport.is_closing():
-                    for payload in line_messages(batch):
-                        owner.session.send_control(payload)
-                    owner.schedule_flush()
+            _send_batches(lines, line_messages)
+
+
+def _send_batches(batches: dict, messages: Any) -> None:
+    """Each client's batch as its *messages* (CONTROL payloads), unless its connection is going."""
+    for owner, batch in batches.items():
+        if owner.transport is not None and not owner.transport.is_closing():
+            for payload in messages(batch):
+                owner.session.send_control(payload)
+            owner.schedule_flush()
 
 
 # A `requests` message stays well under the largest frame (256 KiB) whatever
