@@ -26,7 +26,7 @@ from typing import Any
 
 import h11
 
-from .._core._select import NO_EXTENSIONS
+from .._core._select import compiled
 from ..aio.client import ServerSession, Tunnel, TunnelClient
 from ..aio.relay import StreamProtocol
 from ..config import Route, parse_duration, parse_local
@@ -38,11 +38,7 @@ from ._server import WebServer
 
 __all__ = ["AgentApi", "TappedStreamProtocol", "tunnel_view"]
 
-if not NO_EXTENSIONS:  # pragma: no branch - the compiled tap, when built
-    try:
-        from ..http import tap_c as _tap  # type: ignore[no-redef]
-    except ImportError:  # pragma: no cover - not built
-        pass
+_tap = compiled("fasttun.http.tap_c") or _tap  # the compiled tap, when built
 Capture, Exchange, Tap = _tap.Capture, _tap.Exchange, _tap.Tap
 
 REPLAY_TIMEOUT = 30.0

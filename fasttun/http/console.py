@@ -5,17 +5,12 @@ server's visitors (for clients that ask for lines) take them from here."""
 
 from typing import Any
 
-from .._core._select import NO_EXTENSIONS
+from .._core._select import compiled
 from . import _console as console_py
 
 __all__ = ["MAX_PATH", "request_line", "request_lines", "console_py", "console_c"]
 
-console_c: Any = None
-if not NO_EXTENSIONS:  # pragma: no branch
-    try:
-        from . import _console_c as console_c  # type: ignore[no-redef]
-    except ImportError:  # pragma: no cover - not built
-        pass
+console_c: Any = compiled("fasttun.http._console_c")
 
 _best = console_c or console_py
 MAX_PATH = console_py.MAX_PATH

@@ -24,7 +24,7 @@ import logging
 import ssl
 from typing import Any
 
-from .._core._select import NO_EXTENSIONS
+from .._core._select import compiled
 from ..aio.server import BindError, ClientSession, Tunnel, TunnelServer
 from ..config import ServerConfig
 from ..exceptions import ConfigError
@@ -46,12 +46,7 @@ from .visitor_py import (
     record_messages,
 )
 
-visitor_c: Any = None
-if not NO_EXTENSIONS:  # pragma: no branch
-    try:
-        from . import visitor_c  # type: ignore[no-redef]
-    except ImportError:  # pragma: no cover - not built
-        pass
+visitor_c: Any = compiled("fasttun.http.visitor_c")
 
 __all__ = ["HttpFront", "VisitorProtocol", "VisitorProtocolPy", "VisitorProtocolC", "HttpRoute", "MAX_HEAD",
            "MAX_PIPELINE", "RECORDS_MESSAGE_MAX", "record_messages", "line_messages"]

@@ -5,19 +5,14 @@ functions from here; ``HeadError`` is one class for both (``_errors``)."""
 
 from typing import Any
 
-from .._core._select import NO_EXTENSIONS
+from .._core._select import compiled
 from . import _heads as heads_py
 from ._errors import HeadError
 
 __all__ = ["HeadError", "RequestHead", "DEFAULT_DROP", "find_head_end", "head_end_from", "forward", "forward_drop",
            "read_request", "read_response", "response_framing", "heads_py", "heads_c"]
 
-heads_c: Any = None
-if not NO_EXTENSIONS:  # pragma: no branch
-    try:
-        from . import _heads_c as heads_c  # type: ignore[no-redef]
-    except ImportError:  # pragma: no cover - not built
-        pass
+heads_c: Any = compiled("fasttun.http._heads_c")
 
 _best = heads_c or heads_py
 DEFAULT_DROP = heads_py.DEFAULT_DROP
