@@ -595,12 +595,10 @@ class RequestLog:
         calls this rather than the callback when the callback has it: no dict
         per request."""
         self._tick()
-        lines = self._lines
         try:
-            self._request_lines(lines, self._stamp, self.several, tunnels, records)
+            self._request_lines(self._lines, self._stamp, self.several, tunnels, records)
         finally:  # (the lines before a malformed record are kept)
-            if self._flush is None and lines:
-                self._flush = self.loop.call_later(0.1, self.flush)
+            self._schedule()
 
     def lines_message(self, tunnels: dict, runs: list) -> None:
         """The lines of a ``request_lines`` message (docs/spec.md §9.2): the
@@ -622,8 +620,12 @@ class RequestLog:
                     text = text[:-1]
                 lines.append(prefix + text.replace("\n", "\n" + prefix) + "\n")
         finally:
-            if self._flush is None and lines:
-                self._flush = self.loop.call_later(0.1, self.flush)
+            self._schedule()
+
+    def _schedule(self) -> None:
+        """Write the gathered lines within a tenth of a second."""
+        if self._flush is None and self._lines:
+            self._flush = self.loop.call_later(0.1, self.flush)
 
     def _tick(self) -> None:
         second = int(time.time())

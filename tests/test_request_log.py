@@ -16,6 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fasttun.cli import RequestLog
+from fasttun.http import console
+from fasttun.http.visitor_py import LINES_MESSAGE_TEXT, line_messages
 
 
 class _Tunnel:
@@ -40,21 +42,30 @@ RECORDS = [
 TUNNELS = {1: _Tunnel("app"), 2: _Tunnel("api")}
 
 
+def _printed(several: bool, feed) -> str:
+    """What a console prints after *feed* gave its RequestLog the requests."""
+    log, out, loop = _log(several)
+    feed(log)
+    log.flush()
+    loop.close()
+    return out.getvalue()
+
+
+def _one_at_a_time(log: RequestLog) -> None:
+    for r in RECORDS:
+        if r[0] in TUNNELS:
+            log(TUNNELS[r[0]], {"method": r[1], "path": r[2], "status": r[3], "bytes": r[4], "duration": r[5],
+                                "client": r[6]})
+
+
+def _whole(log: RequestLog) -> None:
+    log.requests_message(TUNNELS, RECORDS)
+
+
 def test_lines_whole_message_and_one_at_a_time_agree():
     for several in (False, True):
-        whole, out_whole, loop1 = _log(several)
-        whole.requests_message(TUNNELS, RECORDS)
-        whole.flush()
-        single, out_single, loop2 = _log(several)
-        for r in RECORDS:
-            if r[0] in TUNNELS:
-                single(TUNNELS[r[0]], {"method": r[1], "path": r[2], "status": r[3], "bytes": r[4],
-                                       "duration": r[5], "client": r[6]})
-        single.flush()
-        loop1.close()
-        loop2.close()
-        lines = out_whole.getvalue().splitlines()
-        assert lines == out_single.getvalue().splitlines() and len(lines) == 3
+        lines = _printed(several, _whole).splitlines()
+        assert lines == _printed(several, _one_at_a_time).splitlines() and len(lines) == 3
         name = "app  " if several else ""
         assert re.fullmatch(rf"\d\d:\d\d:\d\d  {name}GET /  200  615 B  0\.5 ms", lines[0])
         assert lines[1].endswith(f"{'api  ' if several else ''}POST /upload?x=1  201  5.0 MiB  1250.0 ms")
@@ -62,9 +73,6 @@ def test_lines_whole_message_and_one_at_a_time_agree():
 
 
 # -- the server's lines (a bind's log: "lines") ---------------------------------------
-
-from fasttun.http import console  # noqa: E402
-from fasttun.http.visitor_py import LINES_MESSAGE_TEXT, line_messages  # noqa: E402
 
 
 def _server_runs(records):
@@ -76,20 +84,17 @@ def _server_runs(records):
 
 
 def test_server_lines_print_as_records_do():
-    for several in (False, True):
-        rec, out_rec, loop1 = _log(several)
-        rec.requests_message(TUNNELS, RECORDS)
-        rec.flush()
-        lin, out_lin, loop2 = _log(several)
-        messages = _server_runs(RECORDS)
-        assert [m["op"] for m in messages] == ["request_lines"]
-        assert [run[0] for run in messages[0]["lines"]] == [1, 2, 1, 9]  # runs of one tunnel, in order
+    messages = _server_runs(RECORDS)
+    assert [m["op"] for m in messages] == ["request_lines"]
+    assert [run[0] for run in messages[0]["lines"]] == [1, 2, 1, 9]  # runs of one tunnel, in order
+
+    def from_server(log: RequestLog) -> None:
         for m in messages:
-            lin.lines_message(TUNNELS, m["lines"])
-        lin.flush()
-        loop1.close()
-        loop2.close()
-        assert out_lin.getvalue() == out_rec.getvalue() and out_rec.getvalue().count("\n") == 3
+            log.lines_message(TUNNELS, m["lines"])
+
+    for several in (False, True):
+        printed = _printed(several, _whole)
+        assert _printed(several, from_server) == printed and printed.count("\n") == 3
 
 
 def test_line_messages_split_and_keep_order():

@@ -127,5 +127,5 @@ cdef class VisitorCore:
     cdef _send_fin(self)
     cdef _abort_stream(self)
     cdef str _where(self)
-    @cython.locals(now=double, duration=double, i=Py_ssize_t, tunnel=object)
+    @cython.locals(now=double, duration=double, i=Py_ssize_t, tunnel=object, pending=dict, batch=list)
     cdef double _log(self, Exchange ex, int status) except? -1

@@ -939,27 +939,22 @@ class VisitorCore:
                 "bytes_out": ex.bytes_out, "duration": round(duration, 6),
                 "tunnel": route.name.host if route is not None else None, "scheme": self.scheme,
             })
-        if tunnel is not None and route.log == LOG_LINES:  # the console's line, made here (docs/spec.md §9.2)
+        if tunnel is not None and route.log:
             owner = tunnel.owner
-            lines = front._lines
-            batch = lines.get(owner)
+            pending = front._lines if route.log == LOG_LINES else front._records
+            batch = pending.get(owner)
             if batch is None:
-                batch = lines[owner] = []
-                owner.before_flush(front._send_records)
-            batch.append(tunnel.tunnel_id)
-            batch.append(request_line(ex.method.decode("latin-1"), ex.path.decode("latin-1"), status, ex.bytes_out,
-                                      duration))
-        elif tunnel is not None and route.log:
-            owner = tunnel.owner
-            records = front._records
-            batch = records.get(owner)
-            if batch is None:
-                batch = records[owner] = []
+                batch = pending[owner] = []
                 # With the frames the client's session writes next (usually in
                 # this very turn, after the dispatch that brought this answer).
                 owner.before_flush(front._send_records)
-            batch.append((tunnel.tunnel_id, ex.method.decode("latin-1"), ex.path.decode("latin-1"), status,
-                          ex.bytes_out, duration, self.peer_ip))
+            if route.log == LOG_LINES:  # the console's line, made here (docs/spec.md §9.2)
+                batch.append(tunnel.tunnel_id)
+                batch.append(request_line(ex.method.decode("latin-1"), ex.path.decode("latin-1"), status,
+                                          ex.bytes_out, duration))
+            else:
+                batch.append((tunnel.tunnel_id, ex.method.decode("latin-1"), ex.path.decode("latin-1"), status,
+                              ex.bytes_out, duration, self.peer_ip))
         return now
 
 
