@@ -44,17 +44,7 @@ cdef inline int _hex(unsigned char c) noexcept:
     return -1
 
 
-@cython.final
-@cython.freelist(64)
-cdef class BodyCounter:
-    cdef public int mode                     # BODY_* framing of the current body
-    cdef public unsigned long long remaining  # LENGTH: bytes to come; CHUNKED: left of this chunk
-    cdef public bint done                    # the body has ended
-    cdef int _state                          # CH_* scanner state
-    cdef int _digits                         # hex digits of the chunk size so far
-    cdef int _line                           # bytes of the current size/extension/trailer line
-    cdef int _trailer                        # bytes of the trailer section
-
+cdef class BodyCounter:  # (its fields: httpbody_c.pxd)
     def __init__(self):
         self.start(BODY_NONE)
 

@@ -153,7 +153,9 @@ cdef inline Py_ssize_t _field_line(const unsigned char* p, Py_ssize_t i, Py_ssiz
     return i + 2
 
 
-def scan_request(bytes head not None, tuple drop=(), bytes host_header=None):
+cpdef tuple scan_request(bytes head, tuple drop=(), bytes host_header=None):
+    if head is None:
+        raise TypeError("head must be bytes, not None")
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(head)
     cdef Py_ssize_t n = PyBytes_GET_SIZE(head)
     cdef Py_ssize_t i = 0, mlen, tstart, tlen, line, name_end = 0, vs = 0, ve = 0, nlen, o = 0, hh = 0
@@ -280,7 +282,9 @@ def scan_request(bytes head not None, tuple drop=(), bytes host_header=None):
     )
 
 
-def scan_response(bytes head not None):
+cpdef tuple scan_response(bytes head):
+    if head is None:
+        raise TypeError("head must be bytes, not None")
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(head)
     cdef Py_ssize_t n = PyBytes_GET_SIZE(head)
     cdef Py_ssize_t i, line, name_end = 0, vs = 0, ve = 0
@@ -332,7 +336,7 @@ def scan_response(bytes head not None):
     return (status, b"1.1" if v11 else b"1.0", (not f.conn & 1) if v11 else bool(f.conn & 2), f.length, f.chunked)
 
 
-def head_end(buf, Py_ssize_t pos=0):
+cpdef Py_ssize_t head_end(object buf, Py_ssize_t pos=0) except -2:
     """Index just after the first empty line (LF CRLF or LF LF) at or after
     *pos* in *buf* (bytes, bytearray or memoryview), or -1 (httphead_py)."""
     cdef Py_buffer view

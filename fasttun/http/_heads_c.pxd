@@ -51,3 +51,10 @@ cpdef ResponseHead read_response(object head)
 @cython.locals(kept=object, xff=object, fwd=object)
 cpdef bytes forward(RequestHead req, str client_ip, str proto, object host_header, tuple set_headers, tuple drop,
                     list cache)
+
+# The compiled scanner's functions, called as C functions (the names shadow
+# the .py's imports from the selector, which the twin keeps using).
+from fasttun._core.httphead_c cimport head_end, scan_request, scan_response
+
+cpdef Py_ssize_t find_head_end(object buf, Py_ssize_t start=*) except -2
+cpdef Py_ssize_t head_end_from(object buf, Py_ssize_t pos) except -2

@@ -12,6 +12,20 @@ from fasttun.http._heads_c cimport RequestHead as CRequestHead  # (as: the .py i
 # (the names shadow the .py's imports of the same functions, which the twin uses).
 from fasttun.http._heads_c cimport read_request, forward
 from fasttun.http._console_c cimport request_line
+from fasttun.http._heads_c cimport find_head_end, head_end_from
+from fasttun._core.httphead_c cimport scan_response
+from fasttun._core.httpbody_c cimport BodyCounter as CBodyCounter  # (as: the .py imports the name too)
+
+# Module constants as C values: the states and limits the per-request path
+# compares with are C ints here (the .py assigns them; the front and the
+# tests read the twin's).
+cdef int R_HEAD, R_BODY, R_UPGRADE, R_RAW, R_DONE, R_HOLD
+cdef int S_HEAD, S_BODY, S_RAW, S_DONE
+cdef int LOG_OFF, LOG_RECORDS, LOG_LINES
+cdef int BODY_LENGTH, BODY_UNTIL_CLOSE
+cdef Py_ssize_t MAX_HEAD, MAX_PIPELINE, N_BUCKETS, LEND_MIN
+cdef tuple DURATION_BUCKETS
+cdef object _now
 
 
 @cython.final
@@ -30,8 +44,8 @@ cdef class HttpRoute:
 @cython.final
 @cython.freelist(64)
 cdef class Exchange:
-    cdef public object method       # bytes
-    cdef public object path         # bytes (the request target)
+    cdef public bytes method
+    cdef public bytes path          # the request target
     cdef public object host         # str, lower case
     cdef public object route        # HttpRoute, or None
     cdef public double started      # _now() when the head arrived
@@ -77,7 +91,7 @@ cdef class VisitorCore:
     cdef public bytearray inbuf
     cdef public Py_ssize_t _searched
     cdef public bytes unsent
-    cdef public object body           # BodyCounter
+    cdef public CBodyCounter body
     cdef public object _view          # reserve() view of the last get_buffer, or None
     cdef public bint _reading
     cdef public bint _eof_in
@@ -86,9 +100,9 @@ cdef class VisitorCore:
     cdef public list _tail
     # response direction
     cdef public int sstate
-    cdef public object exchanges      # deque of Exchange
+    cdef public list exchanges        # of Exchange, oldest first
     cdef public object rhead          # bytearray, or None
-    cdef public object rbody          # BodyCounter
+    cdef public CBodyCounter rbody
     cdef public list _out
     cdef public bint _write_paused
     cdef public long long _withheld
@@ -127,5 +141,5 @@ cdef class VisitorCore:
     cdef _send_fin(self)
     cdef _abort_stream(self)
     cdef str _where(self)
-    @cython.locals(now=double, duration=double, i=Py_ssize_t, tunnel=object, pending=dict, batch=list)
+    @cython.locals(now=double, duration=double, i=Py_ssize_t, tunnel=object, pending=dict, batch=list, route=HttpRoute)
     cdef double _log(self, Exchange ex, int status) except? -1
