@@ -86,20 +86,8 @@ cdef inline bytes _u32_bytes(uint32_t v):
     return (<char*>b)[:4]
 
 
-@cython.final
 cdef class Stream:
-    """State of one stream inside a ``Session`` (no I/O)."""
-
-    cdef public object stream_id
-    cdef public long long send_window   # bytes we may still send
-    cdef public long long recv_window   # bytes the peer may still send
-    cdef public long long window        # our receive window
-    cdef public long long credit        # consumed bytes not yet returned
-    cdef public long long unconsumed    # received, not yet consumed
-    cdef public long long unreleased    # received, not yet released
-    cdef public bint peer_blocked       # the peer sent BLOCKED
-    cdef public bint local_fin          # we sent FIN
-    cdef public bint remote_fin         # the peer sent FIN
+    """State of one stream inside a ``Session`` (no I/O; its fields: mux_c.pxd)."""
 
     def __init__(self, stream_id, long long window):
         self.stream_id = stream_id
@@ -114,45 +102,8 @@ cdef class Stream:
         self.remote_fin = False
 
 
-@cython.final
 cdef class Session:
-    """One end of a multiplexed tunnel connection (see ``mux_py.Session``)."""
-
-    cdef public bint client
-    cdef public long long session_window
-    cdef public long long _send_credit
-    cdef public long long _recv_credit
-    cdef public long long _session_credit
-    cdef public long long window
-    cdef public long long max_window
-    cdef public long long receive_budget
-    cdef public long long _windows
-    cdef public long long max_frame
-    cdef public long long send_max_frame
-    cdef public long long max_streams
-    cdef public double ping_interval
-    cdef public double ping_timeout
-    cdef public dict _streams
-    cdef public long long _next_id
-    cdef public long long _peer_max_id
-    cdef public list _events
-    cdef FrameDecoder _decoder
-    cdef BufferPool _pool
-    cdef bytearray _out                 # the buffer frames are written into, or None
-    cdef object _out_mv                 # memoryview of _out (one for its life)
-    cdef public Py_ssize_t _out_pos
-    cdef public Py_ssize_t _out_sent
-    cdef public list _sealed
-    cdef public long long _last_frames
-    cdef public double _last_alive
-    cdef public double _next_ping
-    cdef public long long _ping_seq
-    cdef public bint timed_out
-    cdef public bint go_away_sent
-    cdef public bint go_away_received
-    cdef public long long bytes_sent
-    cdef public long long bytes_received
-    cdef public long long streams_opened
+    """One end of a multiplexed tunnel connection (see ``mux_py.Session``; its fields: mux_c.pxd)."""
 
     def __init__(self, bint client, long long window=_INITIAL_WINDOW, long long max_frame=_DEFAULT_MAX_FRAME,
                  long long max_streams=65536, double ping_interval=5.0, double ping_timeout=15.0,
@@ -279,12 +230,12 @@ cdef class Session:
             dec._start = stop  # (an error ends the session: the rest is dropped)
         return 0
 
-    cdef inline bint _was_opened(self, uint32_t stream_id):
+    cdef bint _was_opened(self, uint32_t stream_id):
         if (stream_id & 1) == (self._next_id & 1):
             return stream_id < self._next_id
         return stream_id <= self._peer_max_id
 
-    cdef inline Stream _live_stream(self, uint32_t stream_id, str what):
+    cdef Stream _live_stream(self, uint32_t stream_id, str what):
         cdef PyObject* found = PyDict_GetItem(self._streams, stream_id)
         if found is NULL:
             if not (stream_id and self._was_opened(stream_id)):
@@ -422,7 +373,7 @@ cdef class Session:
     # ------------------------------------------------------------------
     # Sending
     # ------------------------------------------------------------------
-    cdef inline unsigned char* _room(self, Py_ssize_t n) except NULL:
+    cdef unsigned char* _room(self, Py_ssize_t n) except NULL:
         """Where the next *n* bytes go in the outgoing buffer (a new one when they do not fit)."""
         if self._out is None or PyByteArray_GET_SIZE(self._out) - self._out_pos < n:
             self._seal()
@@ -431,7 +382,7 @@ cdef class Session:
                 raise RuntimeError(f"{n} bytes do not fit an outgoing buffer")
         return <unsigned char*>PyByteArray_AS_STRING(self._out) + self._out_pos
 
-    cdef inline int _new_out(self) except -1:
+    cdef int _new_out(self) except -1:
         self._out = self._pool.acquire()
         self._out_mv = memoryview(self._out)
         return 0
@@ -514,10 +465,10 @@ cdef class Session:
             return 0
         return st.send_window if st.send_window < self._send_credit else self._send_credit
 
-    def session_blocked(self):
+    cpdef bint session_blocked(self):
         return self._send_credit <= 0
 
-    cdef inline Stream _sending(self, object stream_id):
+    cdef Stream _sending(self, object stream_id):
         cdef PyObject* found = PyDict_GetItem(self._streams, stream_id)
         cdef Stream st
         if found is NULL:
@@ -525,7 +476,7 @@ cdef class Session:
         st = <Stream>found
         return None if st.local_fin else st
 
-    cdef inline Py_ssize_t _frame_size(self, Stream st) except -2:
+    cdef Py_ssize_t _frame_size(self, Stream st) except -2:
         """Payload bytes the next DATA frame of *st* may carry, with room for
         it in the outgoing buffer (0: no credit).  As ``reserve()``."""
         cdef long long n = st.send_window
@@ -545,7 +496,7 @@ cdef class Session:
                 self._new_out()
         return <Py_ssize_t>n
 
-    def reserve(self, stream_id):
+    cpdef object reserve(self, stream_id):
         cdef Stream st = self._sending(stream_id)
         cdef Py_ssize_t n, start
         if st is None:
@@ -562,7 +513,7 @@ cdef class Session:
             raise ValueError(f"commit of {nbytes} bytes: more than the last reserve() gave")
         self._commit(st, nbytes)
 
-    cdef inline void _commit(self, Stream st, Py_ssize_t nbytes) noexcept:
+    cdef void _commit(self, Stream st, Py_ssize_t nbytes) noexcept:
         cdef long long window = st.send_window - nbytes
         put_header(<unsigned char*>PyByteArray_AS_STRING(self._out) + self._out_pos, FRAME_DATA,
                    FLAG_BLOCKED if window <= 0 else 0, <uint32_t>st.stream_id, <uint32_t>nbytes)
@@ -571,7 +522,7 @@ cdef class Session:
         self._send_credit -= nbytes
         self.bytes_sent += nbytes
 
-    def send_data(self, stream_id, data):
+    cpdef Py_ssize_t send_data(self, stream_id, data) except -1:
         cdef Py_buffer view
         cdef Py_ssize_t sent = 0, n
         cdef Stream st

@@ -124,7 +124,9 @@ class SessionProtocol(asyncio.BufferedProtocol):
         self.peer = "?"
         self.close_reason = ""
         self.started = time.monotonic()
-        self._flush_handle: asyncio.Handle | None = None
+        # The flush scheduled for this turn, or None: a caller on a hot path
+        # (the HTTP visitor) looks before calling schedule_flush().
+        self.flush_handle: asyncio.Handle | None = None
         self._before_flush: list[Callable[[], None]] = []  # see before_flush()
         self._timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
@@ -162,9 +164,9 @@ class SessionProtocol(asyncio.BufferedProtocol):
         if self._close_timer is not None:  # it would keep this session (and its buffers) alive
             self._close_timer.cancel()
             self._close_timer = None
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
+        if self.flush_handle is not None:
+            self.flush_handle.cancel()
+            self.flush_handle = None
         streams = list(self.streams.values())
         self.streams.clear()
         for st in streams:
@@ -272,8 +274,8 @@ class SessionProtocol(asyncio.BufferedProtocol):
 
     # -- writing --------------------------------------------------------------
     def schedule_flush(self) -> None:
-        if self._flush_handle is None:
-            self._flush_handle = self.loop.call_soon(self.flush)
+        if self.flush_handle is None:
+            self.flush_handle = self.loop.call_soon(self.flush)
 
     def before_flush(self, callback: Callable[[], None]) -> None:
         """Call *callback* at the start of the next flush, once: what it sends
@@ -289,9 +291,9 @@ class SessionProtocol(asyncio.BufferedProtocol):
             callbacks, self._before_flush = self._before_flush, []
             for callback in callbacks:
                 callback()  # (a flush it schedules is this one)
-        handle = self._flush_handle
+        handle = self.flush_handle
         if handle is not None:  # this flush is the one it was for (or it is running it)
-            self._flush_handle = None
+            self.flush_handle = None
             handle.cancel()
         transport = self.transport
         if transport is None or transport.is_closing():

@@ -15,6 +15,7 @@ from fasttun.http._console_c cimport request_line
 from fasttun.http._heads_c cimport find_head_end, head_end_from
 from fasttun._core.httphead_c cimport scan_response
 from fasttun._core.httpbody_c cimport BodyCounter as CBodyCounter  # (as: the .py imports the name too)
+from fasttun._core.mux_c cimport Session
 
 # Module constants as C values: the states and limits the per-request path
 # compares with are C ints here (the .py assigns them; the front and the
@@ -81,7 +82,7 @@ cdef class VisitorCore:
     cdef public str local
     cdef public object sni            # str, or None
     cdef public object owner          # ClientSession, once routed
-    cdef public object session        # owner.session
+    cdef public Session session       # owner.session (the compiled one: its methods are C calls)
     cdef public object stream_id      # int, 0 until routed
     cdef public object route          # HttpRoute, once routed
     cdef public object pending_in     # Tunnel counting the stream as pending

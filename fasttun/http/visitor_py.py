@@ -1,4 +1,4 @@
-# cython: annotation_typing=False
+# cython: annotation_typing=False, nonecheck=True
 """A visitor connection of the HTTP front: the per-request path.
 
 This module is written once in Python (the twin, ``visitor_py``) and
@@ -266,7 +266,9 @@ class VisitorCore:
             self.traffic.received += k  # type: ignore[union-attr]
             if self.rstate == R_BODY:
                 self.exchanges[-1].bytes_in += k
-            self.owner.schedule_flush()  # type: ignore[union-attr]
+            owner = self.owner
+            if owner.flush_handle is None:  # (one call a turn, not one a read)
+                owner.schedule_flush()
         if self.rstate == R_BODY and self.body.done:
             self._request_sent(_now())
         if rest:
@@ -386,7 +388,9 @@ class VisitorCore:
             self.unsent = b""
             return True
         sent = self.session.send_data(self.stream_id, data)
-        self.owner.schedule_flush()  # type: ignore[union-attr]
+        owner = self.owner
+        if owner.flush_handle is None:  # (one call a turn, not one a request)
+            owner.schedule_flush()
         traffic = self.traffic
         if traffic is not None:
             traffic.received += sent
