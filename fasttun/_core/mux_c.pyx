@@ -12,7 +12,10 @@ What compiling by hand buys over compiling ``mux_py`` as it is:
   ``send_data`` frames its bytes straight from the caller's buffer;
 * the outgoing buffer has one memoryview for its whole life, which
   ``reserve`` and ``data_to_send`` slice;
-* streams and the session are C structs with typed fields.
+* streams and the session are C structs with typed fields, declared in
+  ``mux_c.pxd`` with the methods a stream's protocol calls (``send_data``,
+  ``reserve``, ``commit``, ``consumed``, ...), so that a compiled protocol
+  (the HTTP front's ``visitor_c``) calls them as C functions.
 """
 
 cimport cython

@@ -3,12 +3,16 @@
 
 This module is written once in Python (the twin, ``visitor_py``) and
 compiled as ``visitor_c`` with the augmenting declarations of
-``visitor_c.pxd`` (typed attributes, C-level calls between the methods of
-the hot path), as ``aiohttp``'s ``_websocket/reader_py.py`` is.  ``front``
-uses the compiled one unless ``FASTTUN_NO_EXTENSIONS`` is set.  It must stay
-plain Python: no asyncio base class here (``front.VisitorProtocol`` adds
+``visitor_c.pxd`` (typed attributes, the module's constants as C ints, C
+calls between the methods of the hot path and into the compiled head
+scanner, body counter and session), as ``aiohttp``'s
+``_websocket/reader_py.py`` is.  ``front`` uses the compiled one unless
+``FASTTUN_NO_EXTENSIONS`` is set, and with it the compiled core: the
+compiled visitor's session is a ``mux_c.Session``.  It must stay plain
+Python: no asyncio base class here (``front.VisitorProtocol`` adds
 ``asyncio.BufferedProtocol``), no annotations that Cython would read as types
-(``annotation_typing`` is off).
+(``annotation_typing`` is off).  ``nonecheck`` is on: a typed attribute
+that is None raises AttributeError rather than crashing the server.
 
 Each visitor connection is a ``VisitorCore`` (``front.VisitorProtocol``): it
 reads request heads, routes each by its ``Host`` (and the TLS SNI) to the
