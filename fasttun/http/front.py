@@ -96,6 +96,7 @@ class HttpFront(_FrontCore):
         self._sweeper: asyncio.TimerHandle | None = None
         self._records: dict[ClientSession, list] = {}  # request records to send, per client
         self._lines: dict[ClientSession, list] = {}  # request lines to send, per client: [tunnel id, line, ...]
+        self._lines_timer: asyncio.TimerHandle | None = None  # sends _lines (visitor_py.LINES_DELAY)
         self.http_port = 0  # bound ports (when asked for port 0, what the OS chose)
         self.https_port = 0
         # Makes the protocol of a tunnel client that upgrades on ws_path (set by fasttun.api), or None.
@@ -168,6 +169,9 @@ class HttpFront(_FrontCore):
         """Close the ports and every visitor connection."""
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._lines_timer is not None:
+            self._lines_timer.cancel()
+            self._lines_timer = None
         for srv in self._listeners:
             srv.close()
         for v in list(self.visitors):

@@ -26,6 +26,7 @@ cdef int LOG_OFF, LOG_RECORDS, LOG_LINES
 cdef int BODY_LENGTH, BODY_UNTIL_CLOSE
 cdef Py_ssize_t MAX_HEAD, MAX_PIPELINE, N_BUCKETS, LEND_MIN
 cdef tuple DURATION_BUCKETS
+cdef double LINES_DELAY
 cdef object _now
 
 
@@ -70,6 +71,7 @@ cdef class FrontCore:
     cdef public double duration_sum
     cdef public dict _records         # ClientSession -> [record, ...] to send
     cdef public dict _lines           # ClientSession -> [tunnel id, line, ...] to send
+    cdef public object _lines_timer   # TimerHandle of the next _send_lines, or None
     cdef public object scratch        # memoryview: where visitors read request heads
 
 

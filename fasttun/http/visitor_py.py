@@ -95,7 +95,7 @@ if TYPE_CHECKING:
     from ..aio.server import ClientSession, Tunnel
 
 __all__ = ["VisitorCore", "FrontCore", "Exchange", "HttpRoute", "new_exchange", "record_messages", "line_messages",
-           "LOG_OFF", "LOG_RECORDS", "LOG_LINES", "MAX_HEAD",
+           "LOG_OFF", "LOG_RECORDS", "LOG_LINES", "LINES_DELAY", "MAX_HEAD",
            "MAX_PIPELINE", "SCRATCH_SIZE", "RECORDS_MESSAGE_MAX", "LINGER", "DURATION_BUCKETS"]
 
 log = logging.getLogger("fasttun")
@@ -116,6 +116,10 @@ N_BUCKETS = len(DURATION_BUCKETS)
 LOG_OFF = 0
 LOG_RECORDS = 1  # `requests` messages: a record per request
 LOG_LINES = 2  # `request_lines` messages: the console's line per request
+# Lines are sent at most this long (s) after their request ends, all the
+# lines of that time together: a message per 0.05 s, not one per turn of
+# the loop (docs/spec.md §9.2).  The console writes them every 0.1 s.
+LINES_DELAY = 0.05
 
 R_HEAD, R_BODY, R_UPGRADE, R_RAW, R_DONE, R_HOLD = range(6)  # R_HOLD: the connect hook decides
 # The front's clock (uvloop's loop.time() moves in whole milliseconds, too
@@ -951,18 +955,24 @@ class VisitorCore:
             })
         if tunnel is not None and route.log:
             owner = tunnel.owner
-            pending = front._lines if route.log == LOG_LINES else front._records
-            batch = pending.get(owner)
-            if batch is None:
-                batch = pending[owner] = []
-                # With the frames the client's session writes next (usually in
-                # this very turn, after the dispatch that brought this answer).
-                owner.before_flush(front._send_records)
             if route.log == LOG_LINES:  # the console's line, made here (docs/spec.md §9.2)
+                pending = front._lines
+                batch = pending.get(owner)
+                if batch is None:
+                    batch = pending[owner] = []
+                    if front._lines_timer is None:  # (the console prints every 0.1 s anyway)
+                        front._lines_timer = front.loop.call_later(LINES_DELAY, front._send_lines)
                 batch.append(tunnel.tunnel_id)
                 batch.append(request_line(ex.method.decode("latin-1"), ex.path.decode("latin-1"), status,
                                           ex.bytes_out, duration))
             else:
+                pending = front._records
+                batch = pending.get(owner)
+                if batch is None:
+                    batch = pending[owner] = []
+                    # With the frames the client's session writes next (usually in
+                    # this very turn, after the dispatch that brought this answer).
+                    owner.before_flush(front._send_records)
                 batch.append((tunnel.tunnel_id, ex.method.decode("latin-1"), ex.path.decode("latin-1"), status,
                               ex.bytes_out, duration, self.peer_ip))
         return now
@@ -985,17 +995,22 @@ class FrontCore:
     ``HttpFront`` sets ``loop``, ``access_log``, ``durations`` (counts per
     ``DURATION_BUCKETS`` bound, +Inf last, in an ``array("q")``),
     ``duration_sum`` and ``scratch`` (the buffer visitors read heads into),
-    and starts ``_records`` and ``_lines`` as ``{}``.
+    starts ``_records`` and ``_lines`` as ``{}`` and ``_lines_timer`` as
+    None, and cancels ``_lines_timer`` when it closes.
     """
 
     def _send_records(self) -> None:
-        """One ``requests`` (or ``request_lines``) message per client for the
-        requests its HTTP tunnels answered since the last (docs/spec.md
-        §9.2); run by the clients' sessions before they flush
-        (``before_flush``)."""
+        """One ``requests`` message per client for the requests its HTTP
+        tunnels answered since the last (docs/spec.md §9.2); run by the
+        clients' sessions before they flush (``before_flush``)."""
         if self._records:
             records, self._records = self._records, {}
             _send_batches(records, record_messages)
+
+    def _send_lines(self) -> None:
+        """The ``request_lines`` messages of the lines gathered in the last
+        ``LINES_DELAY`` (docs/spec.md §9.2): run by ``_lines_timer``."""
+        self._lines_timer = None
         if self._lines:
             lines, self._lines = self._lines, {}
             _send_batches(lines, line_messages)

@@ -357,3 +357,48 @@ async def test_upgrade_declined_goes_on_as_http(impl):
             assert (await v.request("GET", "/next", host))[0] == 200
             v.close()
     svc.close()
+
+
+class _Console:
+    """An ``on_request`` that asks for lines (as ``cli.RequestLog``): it keeps
+    each ``request_lines`` message's runs."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    def __call__(self, tunnel, msg) -> None:  # pragma: no cover - lines are asked for
+        raise AssertionError("records sent to a client that asked for lines")
+
+    def lines_message(self, tunnels: dict, runs: list) -> None:
+        self.messages.append([(tunnels[tid].name, text) for tid, text in runs])
+
+
+async def test_console_lines_come_in_batches(impl):
+    """A bind with log "lines" gets the lines of a busy tunnel gathered for
+    0.05 s (docs/spec.md §9.2): every request's line, in order, in far fewer
+    messages than requests."""
+    service = H11Service(echo_handler)
+    port = await service.start()
+    console = _Console()
+    n = 300
+    async with http_server() as server:
+        async with client_for(server, on_request=console) as client:
+            t = await client.expose(port, http=True, subdomain="lines")
+            v = await Visitor.open(server.http_port)
+            started = time.monotonic()
+            for i in range(n):  # one after another: one turn of the server's loop each
+                status, _, _ = await v.request("GET", f"/r{i}", t.name)
+                assert status == 200
+            took = time.monotonic() - started
+            v.close()
+            deadline = time.monotonic() + 5
+            while sum(text.count("\n") for m in console.messages for _, text in m) < n:
+                assert time.monotonic() < deadline, "lines missing"
+                await asyncio.sleep(10 * MS)
+    service.close()
+    lines = [line for m in console.messages for name, text in m for line in text.splitlines() if name == t.name]
+    assert [line.split("  ")[0] for line in lines] == [f"GET /r{i}" for i in range(n)]
+    assert all(line.split("  ")[1] == "200" for line in lines)
+    # At most one message per 0.05 s of requests (and the last), where one per
+    # turn would be one per request.
+    assert len(console.messages) <= took / 0.05 + 2 < n / 2
