@@ -4,20 +4,23 @@ from ._select import NO_EXTENSIONS
 from .httphead_py import head_end as head_end_py
 from .httphead_py import scan_request as scan_request_py
 from .httphead_py import scan_response as scan_response_py
+from .httphead_py import scan_response_in as scan_response_in_py
 
-__all__ = ["scan_request", "scan_response", "scan_request_c", "scan_response_c", "head_end", "head_end_py",
-           "head_end_c", "FAST_PATH"]
+__all__ = ["scan_request", "scan_response", "scan_response_in", "scan_request_c", "scan_response_c",
+           "scan_response_in_c", "head_end", "head_end_py", "head_end_c", "FAST_PATH"]
 
-scan_request_c = scan_response_c = head_end_c = None
+scan_request_c = scan_response_c = scan_response_in_c = head_end_c = None
 if not NO_EXTENSIONS:  # pragma: no branch
     try:
         from .httphead_c import head_end as head_end_c  # type: ignore[no-redef]
         from .httphead_c import scan_request as scan_request_c  # type: ignore[no-redef]
         from .httphead_c import scan_response as scan_response_c  # type: ignore[no-redef]
+        from .httphead_c import scan_response_in as scan_response_in_c  # type: ignore[no-redef]
     except ImportError:  # pragma: no cover - not built
         pass
 
 scan_request = scan_request_c or scan_request_py
 scan_response = scan_response_c or scan_response_py
+scan_response_in = scan_response_in_c or scan_response_in_py
 head_end = head_end_c or head_end_py
 FAST_PATH = scan_request_c is not None

@@ -12,7 +12,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from libc.stdlib cimport free, malloc
 from libc.string cimport memchr, memcmp, memcpy
 
-__all__ = ["scan_request", "scan_response", "head_end", "FAST_PATH"]
+__all__ = ["scan_request", "scan_response", "scan_response_in", "head_end", "FAST_PATH"]
 
 FAST_PATH = True
 
@@ -285,8 +285,22 @@ cpdef tuple scan_request(bytes head, tuple drop=(), bytes host_header=None):
 cpdef tuple scan_response(bytes head):
     if head is None:
         raise TypeError("head must be bytes, not None")
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(head)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(head)
+    return _scan_response(<const unsigned char*>PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head))
+
+
+cpdef tuple scan_response_in(object buf, Py_ssize_t end):
+    """``scan_response(bytes(buf[:end]))``, read in place (no copy)."""
+    cdef Py_buffer view
+    PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
+    try:
+        if not 0 <= end <= view.len:
+            raise ValueError(f"end {end} is outside the buffer")
+        return _scan_response(<const unsigned char*>view.buf, end)
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef tuple _scan_response(const unsigned char* p, Py_ssize_t n):
     cdef Py_ssize_t i, line, name_end = 0, vs = 0, ve = 0
     cdef bint v11
     cdef int status

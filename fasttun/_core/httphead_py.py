@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["scan_request", "scan_response", "head_end", "FAST_PATH"]
+__all__ = ["scan_request", "scan_response", "scan_response_in", "head_end", "FAST_PATH"]
 
 FAST_PATH = False  # this twin never takes it
 
@@ -56,6 +56,13 @@ def scan_request(head: bytes, drop: tuple = (), host_header: bytes | None = None
 def scan_response(head: bytes) -> tuple | None:
     """The fast-path parse of a response head, or None: parse it with h11."""
     return None
+
+
+def scan_response_in(buf: bytes | bytearray | memoryview, end: int) -> tuple | None:
+    """``scan_response(bytes(buf[:end]))`` (the compiled twin reads it in place)."""
+    if not 0 <= end <= len(buf):
+        raise ValueError(f"end {end} is outside the buffer")
+    return scan_response(bytes(buf[:end]))
 
 
 # The end of a head: an empty line (h11's ReceiveBuffer accepts a bare LF too).

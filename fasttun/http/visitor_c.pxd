@@ -13,7 +13,7 @@ from fasttun.http._heads_c cimport RequestHead as CRequestHead  # (as: the .py i
 from fasttun.http._heads_c cimport read_request, forward
 from fasttun.http._console_c cimport request_line
 from fasttun.http._heads_c cimport find_head_end, head_end_from
-from fasttun._core.httphead_c cimport scan_response
+from fasttun._core.httphead_c cimport scan_response_in
 from fasttun._core.httpbody_c cimport BodyCounter as CBodyCounter  # (as: the .py imports the name too)
 from fasttun._core.mux_c cimport Session
 

@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._core.consts import RESET_CANCEL, RESET_REFUSED
 from .._core.httpbody import BODY_LENGTH, BODY_UNTIL_CLOSE, BodyCounter, MalformedBody
-from .._core.httphead import scan_response
+from .._core.httphead import scan_response_in
 from ..aio.protocol import dumps, format_address
 from ..aio.relay import LEND_MIN, WRITE_HIGH_WATER, abort_with_rst, write_payloads
 from ._pages import page
@@ -679,7 +679,7 @@ class VisitorCore:
         end = head_end_from(p, 0)
         if end <= 0 or end > MAX_HEAD:
             return False
-        fields = scan_response(bytes(p[:end]))
+        fields = scan_response_in(p, end)  # (in place: no copy of the head)
         if fields is None:
             return False
         status, _, keep_alive, length, chunked = fields

@@ -329,6 +329,9 @@ def test_fast_response_path_agrees_with_h11(line, fields, mutations):
         return
     head = head[:end]
     fast_result = httphead.scan_response_c(head)
+    # In place, in a buffer that holds more (as the visitor reads a whole answer).
+    assert httphead.scan_response_in_c(memoryview(head + b"12345"), end) == fast_result
+    assert httphead.scan_response_in_py(memoryview(head + b"12345"), end) is None  # (no fast path there)
     saved = _heads.scan_response
     _heads.scan_response = httphead.scan_response_py
     try:
@@ -345,6 +348,17 @@ def test_fast_response_path_agrees_with_h11(line, fields, mutations):
         (slow.status, slow.version, slow.keep_alive, slow.length, slow.chunked)
     for method in (b"GET", b"HEAD"):
         assert response_framing(method, quick) == response_framing(method, slow)
+
+
+@pytest.mark.parametrize("scan", ["c", "py"])
+def test_scan_response_in_checks_its_end(scan):
+    fn = getattr(httphead, f"scan_response_in_{scan}")
+    if fn is None:
+        pytest.skip("compiled core not built")
+    buf = memoryview(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
+    for end in (-1, len(buf) + 1):
+        with pytest.raises(ValueError, match="outside the buffer"):
+            fn(buf, end)
 
 
 @fast
