@@ -566,11 +566,18 @@ def _client_config(args: argparse.Namespace) -> ClientConfig:
     return cfg.validate()
 
 
+# RequestLog writes at once when this many lines (or characters) are waiting.
+FLUSH_LINES = 1024
+FLUSH_CHARS = 65536
+
+
 class RequestLog:
     """The console's request lines of HTTP tunnels, as ngrok prints them:
     ``12:04:05  GET /api/items  200  1.2 KiB  3.1 ms``.  Lines are gathered
     as requests complete and written together within a tenth of a second, so
-    that a busy tunnel does not cost a write per request."""
+    that a busy tunnel does not cost a write per request; at once when
+    ``FLUSH_LINES`` lines or ``FLUSH_CHARS`` characters wait, so that no
+    write is long."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, out: Any = None) -> None:
         self.loop = loop
@@ -583,6 +590,7 @@ class RequestLog:
         self._request_lines = request_lines
         self._second = -1
         self._stamp = ""
+        self._size = 0  # characters gathered by lines_message
 
     def __call__(self, tunnel: Tunnel, msg: dict) -> None:
         self.requests_message({0: tunnel}, [[0, msg["method"], msg["path"], msg["status"], msg["bytes"],
@@ -618,13 +626,19 @@ class RequestLog:
                 prefix = f"{stamp}  {tunnel.name}  " if self.several else f"{stamp}  "
                 if text[-1] == "\n":
                     text = text[:-1]
-                lines.append(prefix + text.replace("\n", "\n" + prefix) + "\n")
+                text = prefix + text.replace("\n", "\n" + prefix) + "\n"
+                lines.append(text)
+                self._size += len(text)
         finally:
             self._schedule()
 
     def _schedule(self) -> None:
-        """Write the gathered lines within a tenth of a second."""
-        if self._flush is None and self._lines:
+        """Write the gathered lines within a tenth of a second, or now when
+        they are many: a busy tunnel's console writes a little at a time,
+        never a long pause of the client's loop."""
+        if len(self._lines) >= FLUSH_LINES or self._size >= FLUSH_CHARS:
+            self.flush()
+        elif self._flush is None and self._lines:
             self._flush = self.loop.call_later(0.1, self.flush)
 
     def _tick(self) -> None:
@@ -634,7 +648,10 @@ class RequestLog:
             self._stamp = time.strftime("%H:%M:%S", time.localtime(second))
 
     def flush(self) -> None:
-        self._flush = None
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        self._size = 0
         lines, self._lines = self._lines, []
         self.out.write("".join(lines))
         self.out.flush()

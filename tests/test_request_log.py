@@ -83,6 +83,20 @@ def _server_runs(records):
     return [orjson.loads(p) for p in line_messages(batch)]
 
 
+def test_many_lines_are_written_at_once():
+    """Past 64 KiB of waiting lines the console writes without its timer:
+    a busy tunnel's lines go out a little at a time."""
+    log, out, loop = _log(False)
+    text = "GET /  200  615 B  0.5 ms\n" * 1000  # 26,000 characters
+    log.lines_message(TUNNELS, [[1, text]])
+    assert out.getvalue() == "" and log._flush is not None  # waits for the timer
+    log.lines_message(TUNNELS, [[1, text], [2, text]])
+    printed = out.getvalue().splitlines()
+    assert len(printed) == 3000 and log._flush is None and log._lines == []
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d  GET /  200  615 B  0\.5 ms", line) for line in printed)
+    loop.close()
+
+
 def test_server_lines_print_as_records_do():
     messages = _server_runs(RECORDS)
     assert [m["op"] for m in messages] == ["request_lines"]

@@ -95,7 +95,7 @@ class HttpFront(_FrontCore):
         self._listeners: list[asyncio.AbstractServer] = []
         self._sweeper: asyncio.TimerHandle | None = None
         self._records: dict[ClientSession, list] = {}  # request records to send, per client
-        self._lines: dict[ClientSession, list] = {}  # request lines to send, per client: [tunnel id, line, ...]
+        self._lines: dict[ClientSession, Any] = {}  # request lines to send, per client (a visitor LineBatch)
         self._lines_timer: asyncio.TimerHandle | None = None  # sends _lines (visitor_py.LINES_DELAY)
         self.http_port = 0  # bound ports (when asked for port 0, what the OS chose)
         self.https_port = 0

@@ -27,6 +27,7 @@ cdef int BODY_LENGTH, BODY_UNTIL_CLOSE
 cdef Py_ssize_t MAX_HEAD, MAX_PIPELINE, N_BUCKETS, LEND_MIN
 cdef tuple DURATION_BUCKETS
 cdef double LINES_DELAY
+cdef Py_ssize_t LINES_MESSAGE_TEXT
 cdef object _now
 
 
@@ -41,6 +42,12 @@ cdef class HttpRoute:
     cdef public int log               # LOG_*: what the client is sent of each exchange
     cdef public list urls
     cdef public tuple drop            # forward_drop() of the options
+
+
+@cython.final
+cdef class LineBatch:
+    cdef public list items            # [tunnel id, line, tunnel id, line, ...]
+    cdef public Py_ssize_t size       # characters of the lines
 
 
 @cython.final
@@ -144,5 +151,6 @@ cdef class VisitorCore:
     cdef _send_fin(self)
     cdef _abort_stream(self)
     cdef str _where(self)
-    @cython.locals(now=double, duration=double, i=Py_ssize_t, tunnel=object, pending=dict, batch=list, route=HttpRoute)
+    @cython.locals(now=double, duration=double, i=Py_ssize_t, tunnel=object, pending=dict, batch=list, route=HttpRoute,
+                lines=LineBatch, line=str)
     cdef double _log(self, Exchange ex, int status) except? -1

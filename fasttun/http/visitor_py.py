@@ -94,7 +94,7 @@ if TYPE_CHECKING:
     from ..aio.protocol import Traffic
     from ..aio.server import ClientSession, Tunnel
 
-__all__ = ["VisitorCore", "FrontCore", "Exchange", "HttpRoute", "new_exchange", "record_messages", "line_messages",
+__all__ = ["VisitorCore", "FrontCore", "Exchange", "LineBatch", "HttpRoute", "new_exchange", "record_messages", "line_messages",
            "LOG_OFF", "LOG_RECORDS", "LOG_LINES", "LINES_DELAY", "MAX_HEAD",
            "MAX_PIPELINE", "SCRATCH_SIZE", "RECORDS_MESSAGE_MAX", "LINGER", "DURATION_BUCKETS"]
 
@@ -118,7 +118,8 @@ LOG_RECORDS = 1  # `requests` messages: a record per request
 LOG_LINES = 2  # `request_lines` messages: the console's line per request
 # Lines are sent at most this long (s) after their request ends, all the
 # lines of that time together: a message per 0.05 s, not one per turn of
-# the loop (docs/spec.md §9.2).  The console writes them every 0.1 s.
+# the loop (docs/spec.md §9.2), or sooner once they fill a message
+# (LINES_MESSAGE_TEXT).  The console writes them every 0.1 s.
 LINES_DELAY = 0.05
 
 R_HEAD, R_BODY, R_UPGRADE, R_RAW, R_DONE, R_HOLD = range(6)  # R_HOLD: the connect hook decides
@@ -144,6 +145,18 @@ class HttpRoute:
         self.log = log_requests  # LOG_*: what the client is sent of each exchange
         self.urls = urls
         self.drop = forward_drop(set_headers=set_headers, drop_authorization=auth is not None)
+
+
+class LineBatch:
+    """The console lines gathered for one client (``VisitorCore._log``):
+    ``items`` is ``[tunnel id, line, tunnel id, line, ...]``, ``size`` the
+    characters of the lines."""
+
+    __slots__ = ("items", "size")
+
+    def __init__(self) -> None:
+        self.items: list = []
+        self.size = 0
 
 
 class Exchange:
@@ -956,15 +969,23 @@ class VisitorCore:
         if tunnel is not None and route.log:
             owner = tunnel.owner
             if route.log == LOG_LINES:  # the console's line, made here (docs/spec.md §9.2)
-                pending = front._lines
-                batch = pending.get(owner)
-                if batch is None:
-                    batch = pending[owner] = []
+                line = request_line(ex.method.decode("latin-1"), ex.path.decode("latin-1"), status, ex.bytes_out,
+                                    duration)
+                lines = front._lines.get(owner)
+                if lines is not None and lines.size + len(line) > LINES_MESSAGE_TEXT:
+                    # The lines waiting fill a message: it goes now, so that a
+                    # busy tunnel's lines cost a message at a time, not all of
+                    # them at once when the timer comes.
+                    del front._lines[owner]
+                    _send_batches({owner: lines.items}, line_messages)
+                    lines = None
+                if lines is None:
+                    lines = front._lines[owner] = LineBatch()
                     if front._lines_timer is None:  # (the console prints every 0.1 s anyway)
                         front._lines_timer = front.loop.call_later(LINES_DELAY, front._send_lines)
-                batch.append(tunnel.tunnel_id)
-                batch.append(request_line(ex.method.decode("latin-1"), ex.path.decode("latin-1"), status,
-                                          ex.bytes_out, duration))
+                lines.items.append(tunnel.tunnel_id)
+                lines.items.append(line)
+                lines.size += len(line)
             else:
                 pending = front._records
                 batch = pending.get(owner)
@@ -995,8 +1016,8 @@ class FrontCore:
     ``HttpFront`` sets ``loop``, ``access_log``, ``durations`` (counts per
     ``DURATION_BUCKETS`` bound, +Inf last, in an ``array("q")``),
     ``duration_sum`` and ``scratch`` (the buffer visitors read heads into),
-    starts ``_records`` and ``_lines`` as ``{}`` and ``_lines_timer`` as
-    None, and cancels ``_lines_timer`` when it closes.
+    starts ``_records`` and ``_lines`` (client -> ``LineBatch``) as ``{}``
+    and ``_lines_timer`` as None, and cancels ``_lines_timer`` when it closes.
     """
 
     def _send_records(self) -> None:
@@ -1012,8 +1033,8 @@ class FrontCore:
         ``LINES_DELAY`` (docs/spec.md §9.2): run by ``_lines_timer``."""
         self._lines_timer = None
         if self._lines:
-            lines, self._lines = self._lines, {}
-            _send_batches(lines, line_messages)
+            pending, self._lines = self._lines, {}
+            _send_batches({owner: lines.items for owner, lines in pending.items()}, line_messages)
 
 
 def _send_batches(batches: dict, messages: Any) -> None:

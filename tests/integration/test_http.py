@@ -22,6 +22,7 @@ from tests.httpsupport import (
     raw_exchange,
     status_of,
 )
+from fasttun.http.visitor_py import LINES_MESSAGE_TEXT
 from tests.support import client_for, pattern
 
 
@@ -375,19 +376,20 @@ class _Console:
 
 async def test_console_lines_come_in_batches(impl):
     """A bind with log "lines" gets the lines of a busy tunnel gathered for
-    0.05 s (docs/spec.md §9.2): every request's line, in order, in far fewer
-    messages than requests."""
+    0.05 s, or until they fill a message (docs/spec.md §9.2): every request's
+    line, in order, in far fewer messages than requests, none over the size."""
     service = H11Service(echo_handler)
     port = await service.start()
     console = _Console()
     n = 300
+    long = "p" * 150  # 300 lines of ~180 characters: several messages' worth
     async with http_server() as server:
         async with client_for(server, on_request=console) as client:
             t = await client.expose(port, http=True, subdomain="lines")
             v = await Visitor.open(server.http_port)
             started = time.monotonic()
             for i in range(n):  # one after another: one turn of the server's loop each
-                status, _, _ = await v.request("GET", f"/r{i}", t.name)
+                status, _, _ = await v.request("GET", f"/r{i}/{long}", t.name)
                 assert status == 200
             took = time.monotonic() - started
             v.close()
@@ -397,8 +399,13 @@ async def test_console_lines_come_in_batches(impl):
                 await asyncio.sleep(10 * MS)
     service.close()
     lines = [line for m in console.messages for name, text in m for line in text.splitlines() if name == t.name]
-    assert [line.split("  ")[0] for line in lines] == [f"GET /r{i}" for i in range(n)]
+    assert [line.split("  ")[0] for line in lines] == [f"GET /r{i}/{long}" for i in range(n)]
     assert all(line.split("  ")[1] == "200" for line in lines)
-    # At most one message per 0.05 s of requests (and the last), where one per
-    # turn would be one per request.
-    assert len(console.messages) <= took / 0.05 + 2 < n / 2
+    sizes = [sum(len(text) for _, text in m) for m in console.messages]
+    assert max(sizes) <= LINES_MESSAGE_TEXT
+    # One message per 0.05 s of requests (and the last), plus one per
+    # message's worth of lines (a line of ~185 characters would not fit the
+    # last), where one per turn would be one per request.
+    total = sum(sizes)
+    assert total // LINES_MESSAGE_TEXT + 1 <= len(console.messages) <= \
+        took / 0.05 + 2 + total // (LINES_MESSAGE_TEXT - 200) < n / 2
