@@ -362,6 +362,14 @@ def summary(results: dict) -> str:
         hp = statistics.median(r["p99_ms"] for r in rp["http"])
         lines.append(f"keep-alive rps (median of {len(rp['tcp'])}): TCP {t:.0f}, HTTP {h:.0f} -> {h / t:.2f}x; "
                      f"p99 TCP {tp:.2f} ms, HTTP {hp:.2f} ms -> {hp / tp:.2f}x")
+        if len(rp["tcp"]) > 1:
+            # Each TCP run and the HTTP run right after it: a machine whose
+            # speed changes between runs moves both halves of a pair alike.
+            rates = [hr["rps"] / tr["rps"] for tr, hr in zip(rp["tcp"], rp["http"])]
+            p99s = [hr["p99_ms"] / tr["p99_ms"] for tr, hr in zip(rp["tcp"], rp["http"])]
+            lines.append(f"  per pair: rps {', '.join(f'{x:.2f}' for x in rates)}x (median "
+                         f"{statistics.median(rates):.2f}x); p99 {', '.join(f'{x:.2f}' for x in p99s)}x (median "
+                         f"{statistics.median(p99s):.2f}x)")
     size = results["args"]["bulk_bytes"]
     size_text = f"{size / GiB:g} GiB" if size >= GiB else f"{size >> 20} MiB"
     for direction in ("up", "down"):
