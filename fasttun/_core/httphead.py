@@ -15,7 +15,7 @@ if not NO_EXTENSIONS:  # pragma: no branch
         from .httphead_c import head_end as head_end_c  # type: ignore[no-redef]
         from .httphead_c import scan_request as scan_request_c  # type: ignore[no-redef]
         from .httphead_c import scan_response as scan_response_c  # type: ignore[no-redef]
-        from .httphead_c import scan_response_in as scan_response_in_c  # type: ignore[no-redef]
+        from .httphead_c import scan_response_in as scan_response_in_c  # type: ignore[assignment]
     except ImportError:  # pragma: no cover - not built
         pass
 

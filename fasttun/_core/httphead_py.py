@@ -42,6 +42,7 @@ joined by ", " (None when there were none).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 __all__ = ["scan_request", "scan_response", "scan_response_in", "head_end", "FAST_PATH"]
 
@@ -58,7 +59,7 @@ def scan_response(head: bytes) -> tuple | None:
     return None
 
 
-def scan_response_in(buf: bytes | bytearray | memoryview, end: int) -> tuple | None:
+def scan_response_in(buf: bytes | bytearray | memoryview, end: int) -> tuple[Any, ...] | None:
     """``scan_response(bytes(buf[:end]))`` (the compiled twin reads it in place)."""
     if not 0 <= end <= len(buf):
         raise ValueError(f"end {end} is outside the buffer")

@@ -94,8 +94,8 @@ if TYPE_CHECKING:
     from ..aio.protocol import Traffic
     from ..aio.server import ClientSession, Tunnel
 
-__all__ = ["VisitorCore", "FrontCore", "Exchange", "LineBatch", "HttpRoute", "new_exchange", "record_messages", "line_messages",
-           "LOG_OFF", "LOG_RECORDS", "LOG_LINES", "LINES_DELAY", "MAX_HEAD",
+__all__ = ["VisitorCore", "FrontCore", "Exchange", "LineBatch", "HttpRoute", "new_exchange", "record_messages",
+           "line_messages", "LOG_OFF", "LOG_RECORDS", "LOG_LINES", "LINES_DELAY", "MAX_HEAD",
            "MAX_PIPELINE", "SCRATCH_SIZE", "RECORDS_MESSAGE_MAX", "LINGER", "DURATION_BUCKETS"]
 
 log = logging.getLogger("fasttun")
@@ -288,8 +288,9 @@ class VisitorCore:
             if self.rstate == R_BODY:
                 self.exchanges[-1].bytes_in += k
             owner = self.owner
-            if owner.flush_handle is None:  # (one call a turn, not one a read)
-                owner.schedule_flush()
+            # (one call a turn, not one a read)
+            if owner.flush_handle is None:  # type: ignore[union-attr]
+                owner.schedule_flush()  # type: ignore[union-attr]
         if self.rstate == R_BODY and self.body.done:
             self._request_sent(_now())
         if rest:
@@ -410,8 +411,9 @@ class VisitorCore:
             return True
         sent = self.session.send_data(self.stream_id, data)
         owner = self.owner
-        if owner.flush_handle is None:  # (one call a turn, not one a request)
-            owner.schedule_flush()
+        # (one call a turn, not one a request)
+        if owner.flush_handle is None:  # type: ignore[union-attr]
+            owner.schedule_flush()  # type: ignore[union-attr]
         traffic = self.traffic
         if traffic is not None:
             traffic.received += sent

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from fasttun.http.visitor_py import LINES_MESSAGE_TEXT
 from tests.conftest import MS
 from tests.httpsupport import (
     DOMAIN,
@@ -22,7 +23,6 @@ from tests.httpsupport import (
     raw_exchange,
     status_of,
 )
-from fasttun.http.visitor_py import LINES_MESSAGE_TEXT
 from tests.support import client_for, pattern
 
 
