@@ -38,6 +38,32 @@ def test_decode(benchmark, impl, size):
 
 
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_decode_harness_alone(benchmark, size):
+    """``test_decode``'s loop with no decoder: a reused buffer instead of
+    ``get_buffer``, nothing instead of ``buffer_updated``.  Both twins' decode
+    times include this much, so it bounds their py/c ratio: even a decoder
+    that cost nothing would show (twin's time) / (this time)."""
+    benchmark.group = f"decode {size}"
+    wire = data_frames(size)
+    n = len(wire)
+    buf = memoryview(bytearray(1 << 20))
+
+    def run():
+        frames: list = []
+        pos = 0
+        while pos < n:
+            target = buf[0:]
+            k = min(len(target), n - pos)
+            target[:k] = wire[pos : pos + k]
+            del target
+            frames += ()
+            pos += k
+        return frames
+
+    assert benchmark(run) == []
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 @pytest.mark.parametrize("impl", impl_params())
 def test_encode(benchmark, impl, size):
     """Encode *size* payload bytes as DATA frames: reserve, fill, commit, data_to_send."""
