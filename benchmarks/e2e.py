@@ -180,6 +180,11 @@ def bulk_parallel(port: int, streams: int, nbytes: int, direction: str) -> float
 
 def rtt(port: int, count: int) -> float:
     """p50 of 64-byte echo round trips on one connection, in microseconds."""
+    return statistics.median(echo_round_trips(port, count)) * 1e6
+
+
+def echo_round_trips(port: int, count: int) -> list[float]:
+    """*count* 64-byte echo round trips on one connection, after 50 to warm up; seconds each."""
     with _connect(port) as s:
         s.sendall(HDR.pack(b"E", 0))
         msg = b"p" * 64
@@ -192,7 +197,7 @@ def rtt(port: int, count: int) -> float:
                 got += len(s.recv(64 - got))
             if i >= 50:
                 times.append(time.perf_counter() - t0)
-        return statistics.median(times) * 1e6
+        return times
 
 
 def _rss_kib(pids: list[int]) -> int:

@@ -5,7 +5,8 @@ counts: ``apt-get install strace``; without it, only the CPU figures).
 
 The same setup as the end-to-end benchmarks (``e2e.setup``: the echo
 service, ``fasttun serve`` and ``fasttun expose`` on 127.0.0.1, no TLS), and
-the same 64-byte echo round trips on one connection as ``e2e.rtt``. It
+the same 64-byte echo round trips on one connection as ``e2e.rtt``
+(``e2e.echo_round_trips``). It
 prints, per round trip:
 
 * the wall time (p50), and each tunnel process's CPU time (user and
@@ -30,24 +31,7 @@ import subprocess
 import tempfile
 import time
 
-from .e2e import HDR, _connect, cpu_times, setup
-
-
-def _series(port: int, count: int) -> list[float]:
-    """*count* 64-byte echo round trips on one connection (after 50 to warm up); seconds each."""
-    with _connect(port) as s:
-        s.sendall(HDR.pack(b"E", 0))
-        msg = b"p" * 64
-        times = []
-        for i in range(count + 50):
-            t0 = time.perf_counter()
-            s.sendall(msg)
-            got = 0
-            while got < 64:
-                got += len(s.recv(64 - got))
-            if i >= 50:
-                times.append(time.perf_counter() - t0)
-        return times
+from .e2e import cpu_times, echo_round_trips, setup
 
 
 def _strace_counts(path: str) -> dict[str, int]:
@@ -64,9 +48,9 @@ def _strace_counts(path: str) -> dict[str, int]:
 def run(count: int) -> str:
     lines = []
     with setup() as (_, public, pids):
-        _series(public, 200)
+        echo_round_trips(public, 200)
         before = [cpu_times(pid) for pid in pids]
-        times = _series(public, count)
+        times = echo_round_trips(public, count)
         after = [cpu_times(pid) for pid in pids]
         lines.append(f"{count} round trips of 64 bytes: p50 {statistics.median(times) * 1e6:.0f} µs")
         for name, (u0, s0), (u1, s1) in zip(("server", "client"), before, after):
@@ -81,7 +65,7 @@ def run(count: int) -> str:
             traces = [subprocess.Popen([strace, "-c", "-f", "-p", str(pid), "-o", out], stderr=subprocess.DEVNULL)
                       for pid, out in zip(pids, outs)]
             time.sleep(1.0)  # (strace attaches)
-            traced = _series(public, count)
+            traced = echo_round_trips(public, count)
             for t in traces:
                 t.send_signal(signal.SIGINT)
                 t.wait(timeout=30)
