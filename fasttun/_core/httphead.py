@@ -1,6 +1,8 @@
 """HTTP head fast path: the compiled one when available (see httphead_py for the rules)."""
 
-from ._select import NO_EXTENSIONS
+from typing import Any
+
+from ._select import compiled
 from .httphead_py import head_end as head_end_py
 from .httphead_py import scan_request as scan_request_py
 from .httphead_py import scan_response as scan_response_py
@@ -9,15 +11,11 @@ from .httphead_py import scan_response_in as scan_response_in_py
 __all__ = ["scan_request", "scan_response", "scan_response_in", "scan_request_c", "scan_response_c",
            "scan_response_in_c", "head_end", "head_end_py", "head_end_c", "FAST_PATH"]
 
-scan_request_c = scan_response_c = scan_response_in_c = head_end_c = None
-if not NO_EXTENSIONS:  # pragma: no branch
-    try:
-        from .httphead_c import head_end as head_end_c  # type: ignore[no-redef]
-        from .httphead_c import scan_request as scan_request_c  # type: ignore[no-redef]
-        from .httphead_c import scan_response as scan_response_c  # type: ignore[no-redef]
-        from .httphead_c import scan_response_in as scan_response_in_c  # type: ignore[assignment]
-    except ImportError:  # pragma: no cover - not built
-        pass
+_c: Any = compiled("fasttun._core.httphead_c")
+head_end_c = _c.head_end if _c is not None else None
+scan_request_c = _c.scan_request if _c is not None else None
+scan_response_c = _c.scan_response if _c is not None else None
+scan_response_in_c = _c.scan_response_in if _c is not None else None
 
 scan_request = scan_request_c or scan_request_py
 scan_response = scan_response_c or scan_response_py
