@@ -566,7 +566,8 @@ def _client_config(args: argparse.Namespace) -> ClientConfig:
     return cfg.validate()
 
 
-# RequestLog writes at once when this many lines (or characters) are waiting.
+# RequestLog writes at once when this many pieces (a line, or a run of one
+# tunnel's lines from a request_lines message) or characters are waiting.
 FLUSH_LINES = 1024
 FLUSH_CHARS = 65536
 
@@ -576,8 +577,8 @@ class RequestLog:
     ``12:04:05  GET /api/items  200  1.2 KiB  3.1 ms``.  Lines are gathered
     as requests complete and written together within a tenth of a second, so
     that a busy tunnel does not cost a write per request; at once when
-    ``FLUSH_LINES`` lines or ``FLUSH_CHARS`` characters wait, so that no
-    write is long."""
+    ``FLUSH_LINES`` pieces or ``FLUSH_CHARS`` characters (counted for the
+    server's runs of lines) wait, so that no write is long."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, out: Any = None) -> None:
         self.loop = loop
