@@ -65,8 +65,6 @@ cdef class Session:
     # receiving
     cdef int _updated(self, Py_ssize_t nbytes) except -1
     cdef int _handle(self, Py_ssize_t stop) except -1
-    cdef bint _was_opened(self, uint32_t stream_id)
-    cdef Stream _live_stream(self, uint32_t stream_id, str what)
     cdef int _handle_data(self, unsigned int flags, uint32_t stream_id, object mv, const unsigned char* base,
                           Py_ssize_t p, uint32_t n) except -1
     cdef int _handle_window_update(self, unsigned int flags, uint32_t stream_id, const unsigned char* p,
@@ -79,17 +77,12 @@ cdef class Session:
                           uint32_t n) except -1
     cdef int _handle_go_away(self, uint32_t stream_id, const unsigned char* p, uint32_t n) except -1
     # sending
-    cdef unsigned char* _room(self, Py_ssize_t n) except NULL
-    cdef int _new_out(self) except -1
     cdef int _write(self, object data) except -1
     cdef int _send_raw(self, unsigned int ftype, unsigned int flags, uint32_t stream_id, const unsigned char* p,
                        Py_ssize_t n, uint32_t word) except -1
     cdef int _send_frame(self, unsigned int ftype, unsigned int flags, uint32_t stream_id,
                          object payload) except -1
     cdef int _seal(self) except -1
-    cdef Stream _sending(self, object stream_id)
-    cdef Py_ssize_t _frame_size(self, Stream st) except -2
-    cdef void _commit(self, Stream st, Py_ssize_t nbytes) noexcept
     # what a stream's protocol calls (cpdef: C calls from the compiled visitor)
     cpdef long long send_window(self, stream_id)
     cpdef bint session_blocked(self)
