@@ -18,7 +18,8 @@ NO_EXTENSIONS = bool(os.environ.get("FASTTUN_NO_EXTENSIONS"))
 DEBUG = bool(os.environ.get("FASTTUN_DEBUG"))
 
 # Extension module -> its source.  visitor_c.py is a link to visitor_py.py,
-# _heads_c.py to _heads.py, tap_c.py to tap.py and _console_c.py to _console.py,
+# _heads_c.py to _heads.py, tap_c.py to tap.py, _console_c.py to _console.py and
+# aio/_stream_c.py to aio/_stream.py,
 # each compiled with its augmenting .pxd (the twin and the compiled module are
 # one source).
 SOURCES = {
@@ -31,6 +32,7 @@ SOURCES = {
     "fasttun.http.visitor_c": "fasttun/http/visitor_c.py",
     "fasttun.http.tap_c": "fasttun/http/tap_c.py",
     "fasttun.http._console_c": "fasttun/http/_console_c.py",
+    "fasttun.aio._stream_c": "fasttun/aio/_stream_c.py",
 }
 
 

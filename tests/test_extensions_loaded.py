@@ -52,15 +52,26 @@ def test_compiled_core_loaded():
     assert cli.RequestLog(None)._request_lines is _console_c.request_lines  # the client's console lines
     assert visitor_c.request_line is _console_c.request_line  # the server's, for clients that ask for lines
     assert issubclass(front.VisitorProtocol, visitor_c.VisitorCore) and issubclass(front.HttpFront, visitor_c.FrontCore)
+    # the TCP adapters' per-event path (a stream's copy loop, the session's dispatch) is _stream compiled
+    from fasttun.aio import _stream_c, relay
+
+    assert _stream_c.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    assert relay.StreamProtocol is relay.StreamProtocolC and issubclass(relay.StreamProtocolC, _stream_c.StreamCore)
+    assert relay.stream_protocol_for(mux.Session(True)) is relay.StreamProtocolC
+    assert relay.dispatch_for(mux.Session(True)) is _stream_c.dispatch
+    assert agent.TappedStreamProtocol is agent.TappedStreamProtocolC
+    assert issubclass(agent.TappedStreamProtocolC, relay.StreamProtocolC)
 
 
 def test_no_extensions_env_selects_twins():
-    code = ("import fasttun; from fasttun._core import frames, httpbody, httphead; "
+    code = ("import fasttun; from fasttun._core import frames, httpbody, httphead, mux; "
             "from fasttun.http import front, heads, visitor_py; from fasttun import cli; "
+            "from fasttun.aio import relay; "
             "print(fasttun.IMPLEMENTATION, frames.FrameDecoderC, httpbody.BodyCounterC, httphead.FAST_PATH, "
             "front.VisitorProtocolC, front.VisitorProtocol.__name__, heads.heads_c, "
-            "cli.RequestLog(None)._request_lines.__module__, visitor_py.request_line.__module__)")
+            "cli.RequestLog(None)._request_lines.__module__, visitor_py.request_line.__module__, "
+            "relay.StreamProtocolC, relay.StreamProtocol.__name__, relay.dispatch_for(mux.Session(True)).__module__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "FASTTUN_NO_EXTENSIONS": "1"}).stdout.split()
     assert out == ["py", "None", "None", "False", "None", "VisitorProtocolPy", "None", "fasttun.http._console",
-                   "fasttun.http._console"]
+                   "fasttun.http._console", "None", "StreamProtocolPy", "fasttun.aio._stream"]

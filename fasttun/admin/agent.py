@@ -28,7 +28,7 @@ import h11
 
 from .._core._select import compiled
 from ..aio.client import ServerSession, Tunnel, TunnelClient
-from ..aio.relay import StreamProtocol
+from ..aio.relay import StreamProtocol, StreamProtocolC, StreamProtocolPy
 from ..config import Route, parse_duration, parse_local
 from ..exceptions import ConfigError, FasttunError, TunnelError
 from ..http import tap as _tap
@@ -36,7 +36,7 @@ from ..http.tap import BODY_LIMIT
 from ._app import App, HttpError, Request, Response, int_param, json_response
 from ._server import WebServer
 
-__all__ = ["AgentApi", "TappedStreamProtocol", "tunnel_view"]
+__all__ = ["AgentApi", "TappedStreamProtocol", "TappedStreamProtocolC", "TappedStreamProtocolPy", "tunnel_view"]
 
 _tap = compiled("fasttun.http.tap_c") or _tap  # the compiled tap, when built
 Capture, Exchange, Tap = _tap.Capture, _tap.Exchange, _tap.Tap
@@ -44,37 +44,48 @@ Capture, Exchange, Tap = _tap.Capture, _tap.Exchange, _tap.Tap
 REPLAY_TIMEOUT = 30.0
 
 
-class TappedStreamProtocol(StreamProtocol):
-    """The relay's protocol for an HTTP tunnel's stream, showing its bytes to a ``Tap``."""
+def _tapped(base: Any) -> Any:
+    """The relay's stream protocol *base* (compiled, or the twin) with a tap."""
 
-    def __init__(self, owner: ServerSession, stream_id: int, tunnel: Tunnel, capture: Capture) -> None:
-        super().__init__(owner, stream_id, tunnel.tunnel_id)
-        self.tap = Tap(capture, tunnel.key or tunnel.name)
-        self._last: memoryview | None = None
+    class TappedStreamProtocol(base):  # type: ignore[misc]
+        """The relay's protocol for an HTTP tunnel's stream, showing its bytes to a ``Tap``."""
 
-    # (StreamProtocol's methods called by name, not through super(): these run per read.)
-    def get_buffer(self, sizehint: int) -> memoryview:
-        view = self._last = StreamProtocol.get_buffer(self, sizehint)
-        return view
+        def __init__(self, owner: ServerSession, stream_id: int, tunnel: Tunnel, capture: Capture) -> None:
+            super().__init__(owner, stream_id, tunnel.tunnel_id)
+            self.tap = Tap(capture, tunnel.key or tunnel.name)
+            self._last: memoryview | None = None
 
-    def buffer_updated(self, nbytes: int) -> None:
-        view = self._last
-        self._last = None
-        if view is not None:
-            self.tap.response_data(view[:nbytes] if nbytes < len(view) else view)
-            del view
-        StreamProtocol.buffer_updated(self, nbytes)
+        # (the base's methods called by name, not through super(): these run per read.)
+        def get_buffer(self, sizehint: int) -> memoryview:
+            view = self._last = base_get_buffer(self, sizehint)
+            return view
 
-    def deliver_many(self, payloads: list) -> None:
-        if self.transport is not None and not self._closed:  # else kept, and delivered again later
-            tap = self.tap
-            for p in payloads:
-                tap.request_data(p)
-        StreamProtocol.deliver_many(self, payloads)
+        def buffer_updated(self, nbytes: int) -> None:
+            view = self._last
+            self._last = None
+            if view is not None:
+                self.tap.response_data(view[:nbytes] if nbytes < len(view) else view)
+                del view
+            base_buffer_updated(self, nbytes)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.tap.closed()
-        super().connection_lost(exc)
+        def deliver_many(self, payloads: list) -> None:
+            if self.transport is not None and not self._closed:  # else kept, and delivered again later
+                tap = self.tap
+                for p in payloads:
+                    tap.request_data(p)
+            base_deliver_many(self, payloads)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.tap.closed()
+            super().connection_lost(exc)
+
+    base_get_buffer, base_buffer_updated, base_deliver_many = base.get_buffer, base.buffer_updated, base.deliver_many
+    return TappedStreamProtocol
+
+
+TappedStreamProtocolPy: Any = _tapped(StreamProtocolPy)
+TappedStreamProtocolC: Any = _tapped(StreamProtocolC) if StreamProtocolC is not None else None
+TappedStreamProtocol: Any = TappedStreamProtocolC or TappedStreamProtocolPy
 
 
 def tunnel_view(t: Tunnel) -> dict:
@@ -114,7 +125,8 @@ class AgentApi:
         self.web: WebServer | None = None
 
     def _http_stream(self, owner: ServerSession, stream_id: int, tunnel: Tunnel) -> StreamProtocol:
-        return TappedStreamProtocol(owner, stream_id, tunnel, self.capture)
+        tapped = TappedStreamProtocolC if owner.stream_protocol is StreamProtocolC else TappedStreamProtocolPy
+        return tapped(owner, stream_id, tunnel, self.capture)
 
     async def start(self, host: str, port: int) -> None:
         self.web = WebServer(self.app)

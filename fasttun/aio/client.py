@@ -289,7 +289,10 @@ class ServerSession(SessionProtocol):
             self.session.send_reset(stream_id, RESET_UNKNOWN_TUNNEL)
             return
         factory = self.client.http_stream if tunnel.route.http else None
-        st = factory(self, stream_id, tunnel) if factory is not None else StreamProtocol(self, stream_id, tunnel_id)
+        if factory is not None:
+            st = factory(self, stream_id, tunnel)
+        else:
+            st = self.stream_protocol(self, stream_id, tunnel_id)
         st.traffic = tunnel.traffic
         if tunnel.route.proxy_protocol:
             st.prefix = proxy_header(tunnel.route.proxy_protocol, info)

@@ -2,7 +2,7 @@
 
 It feeds the sans-I/O ``Session`` (``get_buffer``/``buffer_updated`` go
 straight to the session's frame decoder), dispatches the session's events to
-the ``StreamProtocol`` of each stream, writes ``data_to_send()`` once per
+the ``StreamProtocol`` of each stream (``_stream.dispatch``), writes ``data_to_send()`` once per
 loop iteration (coalescing the frames of every stream), and runs the
 session's timer.  The server and the client subclass it for the CONTROL
 messages (docs/spec.md §4.7) and for what OPEN means on their side.
@@ -18,21 +18,13 @@ from typing import Any, Callable, Protocol
 from .._core import Session
 from .._core.consts import (
     DEFAULT_MAX_FRAME,
-    EV_ACCEPT,
-    EV_CONTROL,
-    EV_DATA,
-    EV_FIN,
-    EV_GO_AWAY,
-    EV_OPEN,
-    EV_RESET,
-    EV_TIMEOUT,
-    EV_WINDOW,
     GO_AWAY_HEARTBEAT_TIMEOUT,
     GO_AWAY_INTERNAL_ERROR,
     GO_AWAY_NAMES,
     RESET_PROTOCOL_ERROR,
 )
 from ..exceptions import ProtocolError
+from .relay import dispatch_for, stream_protocol_for
 
 __all__ = ["SessionProtocol", "StreamEnd", "Traffic", "dumps", "loads", "format_size", "format_address"]
 
@@ -115,6 +107,10 @@ class SessionProtocol(asyncio.BufferedProtocol):
         self.session = Session(client, max_frame=max_frame, max_streams=max_streams,
                                ping_interval=ping_interval, ping_timeout=ping_timeout, now=self.loop.time(),
                                buffer_size=buffer_size)
+        # The streams' protocol class and the event dispatch, both of the
+        # session's kind: compiled for the compiled session (relay.py).
+        self.stream_protocol: Any = stream_protocol_for(self.session)
+        self._dispatch: Callable[[SessionProtocol, list], bool] = dispatch_for(self.session)
         self.streams: dict[int, StreamEnd] = {}
         self.paused_streams: set[StreamEnd] = set()  # waiting for the tunnel to drain
         self.session_blocked: set[StreamEnd] = set()  # waiting for session credit
@@ -188,70 +184,22 @@ class SessionProtocol(asyncio.BufferedProtocol):
 
     # -- session events -------------------------------------------------------
     def dispatch(self) -> None:
-        streams = self.streams
-        # Consecutive DATA payloads of one stream go out in one writelines()
-        # call (one writev on uvloop) instead of one send per frame.
-        run_id = 0
-        run: list = []
-        for kind, stream_id, a, b in self.session.events_received():
-            if kind == EV_DATA:
-                if stream_id != run_id:
-                    if run:
-                        self._deliver_run(run_id, run)
-                        run = []
-                    run_id = stream_id
-                run.append(a)
-                continue
-            if run:
-                self._deliver_run(run_id, run)
-                run = []
-                run_id = 0
-            if kind == EV_WINDOW:
-                if stream_id == 0:  # session credit is back: wake every waiting stream
-                    blocked, self.session_blocked = self.session_blocked, set()
-                    for st in blocked:
-                        st.window_opened()
-                    continue
-                st = streams.get(stream_id)
-                if st is not None:
-                    st.window_opened()
-            elif kind == EV_FIN:
-                st = streams.get(stream_id)
-                if st is not None:
-                    st.deliver_fin()
-            elif kind == EV_RESET:
-                st = streams.get(stream_id)
-                if st is not None:
-                    st.deliver_reset(a)
-            elif kind == EV_ACCEPT:
-                st = streams.get(stream_id)
-                if st is not None:
-                    st.settle()
-            elif kind == EV_OPEN:
-                self.on_open(stream_id, a, b)
-            elif kind == EV_CONTROL:
-                try:
-                    msg = loads(a)
-                    if not isinstance(msg, dict):
-                        raise ValueError("not an object")
-                except ValueError as exc:
-                    self.fail(ProtocolError.code, f"malformed CONTROL message: {exc}")
-                    return
-                self.on_control(msg)
-            elif kind == EV_GO_AWAY:
-                self.on_go_away(a, b)
-            elif kind == EV_TIMEOUT:
-                self.fail(GO_AWAY_HEARTBEAT_TIMEOUT, f"no heartbeat from {self.peer} for {a:.1f} s")
-                return
-        if run:
-            self._deliver_run(run_id, run)
+        """Hand the session's events to the streams and to the handlers
+        below (``_stream.dispatch``, compiled for a compiled session)."""
+        self._dispatch(self, self.session.events_received())
 
-    def _deliver_run(self, stream_id: int, payloads: list) -> None:
-        st = self.streams.get(stream_id)
-        if st is not None:
-            st.deliver_many(payloads)
-        else:  # its socket is gone; the reset is on its way
-            self.session.consumed(stream_id, sum(map(len, payloads)))
+    def control_received(self, payload: bytes) -> bool:
+        """A CONTROL payload arrived: parse it for ``on_control``.  False when
+        it is malformed (the session fails)."""
+        try:
+            msg = loads(payload)
+            if not isinstance(msg, dict):
+                raise ValueError("not an object")
+        except ValueError as exc:
+            self.fail(ProtocolError.code, f"malformed CONTROL message: {exc}")
+            return False
+        self.on_control(msg)
+        return True
 
     def on_open(self, stream_id: int, tunnel_id: int, info: bytes) -> None:
         """The peer opened a stream (client side overrides)."""

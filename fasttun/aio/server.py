@@ -592,7 +592,8 @@ class TunnelServer:
 
     async def _listen(self, owner: ClientSession, tunnel_id: int, port: int) -> asyncio.AbstractServer:
         loop = asyncio.get_running_loop()
-        return await loop.create_server(lambda: StreamProtocol(owner, 0, tunnel_id), self.config.public_host or None,
+        factory = owner.stream_protocol
+        return await loop.create_server(lambda: factory(owner, 0, tunnel_id), self.config.public_host or None,
                                         port, backlog=1024, reuse_address=True)
 
     def unbind(self, tunnel: Tunnel, gone: bool = False, reason: str = "") -> None:

@@ -32,6 +32,29 @@ async def test_echo_sizes(size):
     svc.close()
 
 
+async def test_streams_are_of_the_sessions_kind(impl):
+    """Both ends relay with the stream protocol and the dispatch of their
+    session's kind: compiled (``_stream_c``) for the compiled session, the
+    twin (``_stream``) for the twin's."""
+    expected = relay.StreamProtocolC if impl == "c" else relay.StreamProtocolPy
+    svc = Services()
+    port = await svc.echo()
+    async with tunnel_server() as server, client_for(server) as client:
+        t = await client.expose(port)
+        r, w = await asyncio.open_connection("127.0.0.1", t.remote_port)
+        data = pattern(300_000, seed=5)
+        w.write(data)
+        assert await r.readexactly(len(data)) == data
+        (session,) = server._server.sessions
+        for side in (session, client._client.conn):
+            assert side.stream_protocol is expected
+            assert [type(st) for st in side.streams.values()] == [expected]
+            want = "fasttun.aio._stream_c" if impl == "c" else "fasttun.aio._stream"
+            assert side._dispatch.__module__ == want
+        w.close()
+    svc.close()
+
+
 @pytest.mark.timeout(120)
 async def test_100mib_both_directions():
     svc = Services()
