@@ -35,6 +35,7 @@ __all__ = ["TunnelClient", "Tunnel"]
 
 log = logging.getLogger("fasttun")
 _random = random.Random()  # our own: the global one belongs to the embedding program
+_DIAL_TIMED_OUT = "connect timeout"  # the message of the cancellation by a dial's timer
 
 
 class Tunnel:
@@ -298,11 +299,16 @@ class ServerSession(SessionProtocol):
             st.prefix = proxy_header(tunnel.route.proxy_protocol, info)
         self.streams[stream_id] = st
         self.client.streams_total += 1
-        self.loop.create_task(self._dial(st, tunnel, info))
+        loop = self.loop
+        task = loop.create_task(self._dial(st, tunnel, info))
+        # The dial's time limit: a timer that cancels the task (asyncio.timeout
+        # costs three getpid() calls and a few Python calls more per connection).
+        timer = loop.call_later(self.client.config.connect_timeout, task.cancel, _DIAL_TIMED_OUT)
+        task.add_done_callback(lambda _: timer.cancel())
 
     async def _dial(self, st: StreamProtocol, tunnel: Tunnel, info: bytes) -> None:
         try:
-            async with asyncio.timeout(self.client.config.connect_timeout):
+            try:
                 addrs = tunnel.addresses or await tunnel.resolve(self.loop)
                 for i, (family, addr) in enumerate(addrs):
                     try:
@@ -313,6 +319,13 @@ class ServerSession(SessionProtocol):
                         if i == len(addrs) - 1:
                             tunnel.addresses = None  # resolve again next time
                             raise
+            except asyncio.CancelledError as exc:
+                if exc.args != (_DIAL_TIMED_OUT,):
+                    raise
+                task = asyncio.current_task(self.loop)
+                if task is not None:
+                    task.uncancel()  # handled here: the task is no longer being cancelled
+                raise TimeoutError from None  # on_open's timer: the dial took too long
         except OSError as exc:  # TimeoutError included
             why = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or exc
             visitor = info.decode(errors="replace").split(" ", 1)[0]
