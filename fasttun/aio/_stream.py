@@ -230,9 +230,12 @@ class StreamCore:
         if self._eof_out:
             self._eof_out = False
             self.deliver_fin()
-        # Not now: uvloop starts reading after connection_made returns, which
-        # would undo a pause_reading() made here.
-        owner.loop.call_soon(self._check_window)
+        # When reading must stop at once (a hook decides, the tunnel's buffer
+        # is full, no credit): not now, uvloop starts reading after
+        # connection_made returns, which would undo a pause_reading() made
+        # here.  Otherwise there is nothing to check (reading is on).
+        if not self._closed and (self.held or owner.write_paused or self.session.send_window(self.stream_id) <= 0):
+            owner.loop.call_soon(self._check_window)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         view = self.session.reserve(self.stream_id)
