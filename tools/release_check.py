@@ -103,11 +103,12 @@ def check(work: Path) -> None:
         raise Failed(f"expected one sdist and one wheel, got {sdists + wheels}")
     sdist, wheel = sdists[0], wheels[0]
     listing = run(["tar", "-tzf", sdist], capture=True)
-    for needed in ("fasttun/_core/mux_c.pyx", "fasttun/_core/frames_c.pxd", "fasttun/_core/frames_c.pyx", "fasttun/_core/httphead_c.pyx",
-                   "fasttun/_core/httphead_c.pxd", "fasttun/_core/httpbody_c.pxd", "fasttun/http/visitor_c.pxd", "fasttun/http/visitor_c.py", "fasttun/http/_heads_c.pxd",
+    for needed in ("fasttun/_core/mux_c.pyx", "fasttun/_core/frames_c.pxd", "fasttun/_core/frames_c.pyx",
+                   "fasttun/_core/httphead_c.pyx", "fasttun/_core/httphead_c.pxd", "fasttun/_core/httpbody_c.pxd",
+                   "fasttun/http/visitor_c.pxd", "fasttun/http/visitor_c.py", "fasttun/http/_heads_c.pxd",
                    "fasttun/http/tap_c.pxd", "fasttun/http/_console_c.pxd", "fasttun/aio/_stream_c.pxd",
-                   "fasttun/aio/_stream_c.py",
-                   "fasttun/admin/static/dashboard.html", "setup.py", "pyproject.toml", "README.md"):
+                   "fasttun/aio/_stream_c.py", "fasttun/admin/static/dashboard.html", "setup.py", "pyproject.toml",
+                   "README.md"):
         if not any(line.endswith(needed) for line in listing.splitlines()):
             raise Failed(f"the sdist lacks {needed}")
     print(f"   {Path(sdist).name}, {Path(wheel).name}")
