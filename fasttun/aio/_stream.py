@@ -81,7 +81,7 @@ def abort_with_rst(transport: asyncio.BaseTransport) -> None:
     transport.abort()  # type: ignore[attr-defined]
 
 
-def write_payloads(transport: asyncio.WriteTransport, payloads: list, size: int, shared: bool) -> None:
+def write_payloads(transport: asyncio.WriteTransport, payloads: list[Any], size: int, shared: bool) -> None:
     """Write *payloads* (views of receive buffers, *size* bytes in all) in one call.
 
     They are lent to the transport, not copied, except when small, or when
@@ -100,7 +100,7 @@ def write_payloads(transport: asyncio.WriteTransport, payloads: list, size: int,
 
 
 # -- the session's events -------------------------------------------------------------
-def dispatch(proto: SessionProtocol, events: list) -> bool:
+def dispatch(proto: SessionProtocol, events: list[Any]) -> bool:
     """Hand *events* (``Session.events_received()``) to the streams of
     *proto* (a ``SessionProtocol``) and to its handlers.  Returns False when
     the session failed on the way (it is closing: stop)."""
@@ -108,28 +108,28 @@ def dispatch(proto: SessionProtocol, events: list) -> bool:
     # Consecutive DATA payloads of one stream go out in one writelines()
     # call (one writev on uvloop) instead of one send per frame.
     run_id = 0
-    run: list | None = None
+    run: list[Any] = []
     for ev in events:
         kind = ev[0]
         stream_id = ev[1]
         if kind == EV_DATA:
             if stream_id != run_id:
-                if run is not None:
+                if run:
                     _deliver_run(proto, streams, run_id, run)
-                run = []
+                    run = []
                 run_id = stream_id
             run.append(ev[2])
             continue
-        if run is not None:
+        if run:
             _deliver_run(proto, streams, run_id, run)
-            run = None
+            run = []
             run_id = 0
         if kind == EV_WINDOW:
             if stream_id == 0:  # session credit is back: wake every waiting stream
                 blocked = proto.session_blocked
                 proto.session_blocked = set()
-                for st in blocked:
-                    st.window_opened()
+                for waiting in blocked:
+                    waiting.window_opened()
                 continue
             st = streams.get(stream_id)
             if st is not None:
@@ -156,12 +156,12 @@ def dispatch(proto: SessionProtocol, events: list) -> bool:
         elif kind == EV_TIMEOUT:
             proto.fail(GO_AWAY_HEARTBEAT_TIMEOUT, f"no heartbeat from {proto.peer} for {ev[2]:.1f} s")
             return False
-    if run is not None:
+    if run:
         _deliver_run(proto, streams, run_id, run)
     return True
 
 
-def _deliver_run(proto: SessionProtocol, streams: dict, stream_id: int, payloads: list) -> None:
+def _deliver_run(proto: SessionProtocol, streams: dict[int, Any], stream_id: int, payloads: list[Any]) -> None:
     st = streams.get(stream_id)
     if st is not None:
         st.deliver_many(payloads)
@@ -204,7 +204,7 @@ class StreamCore:
             abort_with_rst(transport)
             return
         # (asyncio and uvloop set TCP_NODELAY on TCP transports themselves.)
-        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)  # type: ignore[attr-defined]
         owner = self.owner
         if not self.stream_id:  # server: a public connection opens a stream
             if not owner.accept_public(self):
@@ -217,7 +217,7 @@ class StreamCore:
                 traffic.open += 1
                 traffic.total += 1
             if self.prefix:
-                transport.write(self.prefix)
+                transport.write(self.prefix)  # type: ignore[attr-defined]
             owner.streams[self.stream_id] = self
             self.session.accept_stream(self.stream_id)
             owner.schedule_flush()
@@ -329,7 +329,7 @@ class StreamCore:
         """Write a DATA payload of the stream to the socket."""
         self.deliver_many([data])
 
-    def deliver_many(self, payloads: list) -> None:
+    def deliver_many(self, payloads: list[Any]) -> None:
         """Write DATA payloads of the stream to the socket, in one call."""
         transport = self.transport
         if transport is None:  # client side, still dialling: keep copies

@@ -18,7 +18,7 @@ cdef Py_ssize_t LEND_MIN
 
 cpdef write_payloads(transport, list payloads, Py_ssize_t size, bint shared)
 
-@cython.locals(kind=int, ev=tuple, run=list, streams=dict)
+@cython.locals(kind=int, ev=tuple, run=list, streams=dict, blocked=set)
 cpdef bint dispatch(proto, list events) except -1
 
 @cython.locals(n=Py_ssize_t)
