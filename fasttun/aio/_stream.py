@@ -264,7 +264,7 @@ class StreamCore:
         if traffic is not None:
             traffic.received += nbytes
         owner = self.owner
-        if owner.flush_handle is None:
+        if owner.flush_handle is None:  # (schedule_flush checks too: this saves its call per read)
             owner.schedule_flush()
         if session.send_window(self.stream_id) <= 0:
             self._wait_credit()
@@ -325,10 +325,6 @@ class StreamCore:
             self.owner.schedule_flush()
 
     # -- session side ---------------------------------------------------------
-    def deliver(self, data: memoryview | bytes) -> None:
-        """Write a DATA payload of the stream to the socket."""
-        self.deliver_many([data])
-
     def deliver_many(self, payloads: list[Any]) -> None:
         """Write DATA payloads of the stream to the socket, in one call."""
         transport = self.transport

@@ -56,6 +56,4 @@ def stream_protocol_for(session: Any) -> Any:
 
 def dispatch_for(session: Any) -> Any:
     """``dispatch`` of the same kind as ``stream_protocol_for(session)``."""
-    if StreamProtocolC is not None and type(session) is mux.SessionC:
-        return _stream_c.dispatch
-    return _stream.dispatch
+    return _stream_c.dispatch if stream_protocol_for(session) is StreamProtocolC else _stream.dispatch
